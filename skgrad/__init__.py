@@ -1,3 +1,11 @@
-"""skgrad: autoencoder weight gradients as scikit-learn features."""
+"""skgrad: autoencoder weight gradients as scikit-learn features.
+
+Kwon et al., "Distorted Representation Space Characterization Through
+Backpropagated Gradients" (ICIP 2019), behind the scikit-learn transformer API.
+"""
+
+from .transformers import ActivationFeatureTransformer, GradientFeatureTransformer
 
 __version__ = "0.1.0"
+
+__all__ = ["GradientFeatureTransformer", "ActivationFeatureTransformer", "__version__"]

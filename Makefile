@@ -1,0 +1,42 @@
+# Two entry points for a fresh machine: `make demo` and `make test`.
+# Both create (or reuse) the virtual environment in $(VENV) and install what they need.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+# torch is installed first and pinned: `torch==2.13.0` is the CPU build kept on this
+# machine's disk; a bare `torch` requirement would pull a CUDA build of several GB.
+TORCH_SPEC ?= torch==2.13.0
+REPORT ?= skgrad-report
+PYTEST_ARGS ?=
+
+.PHONY: demo test docs bench venv clean
+
+venv: $(VENV)/.torch
+
+$(VENV)/.created:
+	$(PYTHON) -m venv $(VENV)
+	touch $@
+
+$(VENV)/.torch: $(VENV)/.created
+	$(PY) -c "import torch" 2>/dev/null || $(PIP) install "$(TORCH_SPEC)"
+	touch $@
+
+$(VENV)/.installed-%: setup.cfg pyproject.toml $(VENV)/.torch
+	$(PIP) install -e ".[$*]"
+	touch $@
+
+demo: $(VENV)/.installed-examples
+	$(VENV)/bin/skgrad demo --output $(REPORT)
+
+test: $(VENV)/.installed-test
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+docs: $(VENV)/.installed-test
+	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
+
+bench: $(VENV)/.installed-examples
+	$(PY) benchmarks/bench_gradients.py
+
+clean:
+	rm -rf $(VENV) docs/_build $(REPORT) *.egg-info

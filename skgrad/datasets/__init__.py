@@ -1,0 +1,26 @@
+"""Data sets: real images shipped with installed packages, and loaders for
+user-downloaded IQA / OOD benchmarks (TID2013, MULTI-LIVE, KADID-10k, CURE-TSR).
+
+Nothing here downloads anything.
+"""
+from ._builtin import load_digits_images, load_mnist5k, load_real_digits, load_sample_photos
+from ._io import read_image, read_images
+from .cure_tsr import CURE_TSR_CHALLENGES, load_cure_tsr
+from .kadid10k import load_kadid10k
+from .live_multiply import load_live_multiply_distorted
+from .tid2013 import TID2013_DISTORTIONS, load_tid2013
+
+__all__ = [
+    "load_digits_images",
+    "load_mnist5k",
+    "load_real_digits",
+    "load_sample_photos",
+    "read_image",
+    "read_images",
+    "load_tid2013",
+    "TID2013_DISTORTIONS",
+    "load_live_multiply_distorted",
+    "load_kadid10k",
+    "load_cure_tsr",
+    "CURE_TSR_CHALLENGES",
+]

@@ -1,0 +1,685 @@
+"""Evaluation metrics for out-of-distribution (OOD) detection and image quality assessment.
+
+OOD convention
+--------------
+Throughout this module ``y_true == pos_label`` (default ``1``) marks an
+**outlier** (out-of-distribution, e.g. a distorted image) and every other label
+an inlier; a **higher score means more outlying** (as ``predict_proba[:, 1]`` or
+``decision_function`` of a classifier trained with outliers as class 1).
+
+IQA convention
+--------------
+``y_true`` are subjective scores (MOS or DMOS) and ``y_pred`` objective scores.
+PLCC and RMSE are computed after the VQEG 5-parameter logistic mapping of
+``y_pred`` onto ``y_true`` (:func:`fit_logistic5`); SROCC and KROCC on the raw
+scores.
+"""
+import warnings
+
+import numpy as np
+from scipy import optimize, special, stats
+from sklearn.metrics import (
+    average_precision_score,
+    make_scorer,
+    roc_auc_score,
+    roc_curve,
+)
+
+__all__ = [
+    "ood_report",
+    "fpr_at_95_tpr",
+    "detection_error",
+    "aupr_in",
+    "aupr_out",
+    "ood_accuracy",
+    "ood_scorer",
+    "auroc_scorer",
+    "fpr95_scorer",
+    "detection_error_scorer",
+    "aupr_in_scorer",
+    "aupr_out_scorer",
+    "logistic5",
+    "fit_logistic5",
+    "iqa_report",
+    "srocc",
+    "krocc",
+    "plcc",
+    "rmse",
+    "srocc_scorer",
+    "krocc_scorer",
+    "plcc_scorer",
+    "rmse_scorer",
+]
+
+
+# --------------------------------------------------------------------------- #
+# input validation
+# --------------------------------------------------------------------------- #
+def _as_1d_float(values, name):
+    arr = np.asarray(values)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-dimensional, got shape {arr.shape}")
+    try:
+        arr = arr.astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be numeric") from exc
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return arr
+
+
+def _check_ood_inputs(y_true, y_score, pos_label):
+    """Return (is_outlier bool array, scores float array)."""
+    y_true = np.asarray(y_true)
+    if y_true.ndim != 1:
+        raise ValueError(f"y_true must be 1-dimensional, got shape {y_true.shape}")
+    scores = _as_1d_float(y_score, "y_score")
+    if len(y_true) != len(scores):
+        raise ValueError(
+            f"y_true and y_score have different lengths ({len(y_true)} != {len(scores)})"
+        )
+    labels = np.unique(y_true)
+    if len(labels) > 2:
+        raise ValueError(
+            f"y_true must be binary (inlier / outlier), got {len(labels)} classes: {labels[:10]}"
+        )
+    is_outlier = y_true == pos_label
+    n_out = int(is_outlier.sum())
+    if n_out == 0 or n_out == len(y_true):
+        raise ValueError(
+            "OOD metrics need both classes in y_true (inliers and outliers with "
+            f"pos_label={pos_label!r}); got only {labels.tolist()}"
+        )
+    return is_outlier, scores
+
+
+def _roc(y_true, y_score, pos_label):
+    is_outlier, scores = _check_ood_inputs(y_true, y_score, pos_label)
+    fpr, tpr, _ = roc_curve(is_outlier, scores, drop_intermediate=False)
+    return fpr, tpr
+
+
+# --------------------------------------------------------------------------- #
+# OOD metrics
+# --------------------------------------------------------------------------- #
+def fpr_at_95_tpr(y_true, y_score, *, pos_label=1):
+    """False-positive rate at the first threshold reaching 95% true-positive rate.
+
+    Exact over all thresholds of :func:`sklearn.metrics.roc_curve`: the smallest
+    FPR among operating points with TPR >= 0.95 (outliers are the positives).
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        Labels; ``pos_label`` marks outliers.
+    y_score : array-like of shape (n_samples,)
+        Scores, higher = more outlying.
+    pos_label : int or str, default=1
+        Label of the outliers.
+
+    Returns
+    -------
+    float
+        FPR in [0, 1]; lower is better.
+
+    Examples
+    --------
+    >>> fpr_at_95_tpr([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
+    0.5
+    """
+    fpr, tpr = _roc(y_true, y_score, pos_label)
+    return float(fpr[np.argmax(tpr >= 0.95)])
+
+
+def detection_error(y_true, y_score, *, pos_label=1):
+    """Minimum detection error ``min_t 0.5 * (1 - TPR(t)) + 0.5 * FPR(t)``.
+
+    The minimum is taken over all points of the ROC curve (every distinct
+    threshold, plus the "reject nothing" point), i.e. the best balanced error.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        Labels; ``pos_label`` marks outliers.
+    y_score : array-like of shape (n_samples,)
+        Scores, higher = more outlying.
+    pos_label : int or str, default=1
+        Label of the outliers.
+
+    Returns
+    -------
+    float
+        Error in [0, 0.5]; lower is better.
+
+    Examples
+    --------
+    >>> detection_error([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
+    0.25
+    """
+    fpr, tpr = _roc(y_true, y_score, pos_label)
+    return float(np.min(0.5 * (1.0 - tpr) + 0.5 * fpr))
+
+
+def aupr_in(y_true, y_score, *, pos_label=1):
+    """Area under the precision-recall curve with the inliers as positives.
+
+    Computed as :func:`sklearn.metrics.average_precision_score` of the inlier
+    indicator against the negated scores.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        Labels; ``pos_label`` marks outliers.
+    y_score : array-like of shape (n_samples,)
+        Scores, higher = more outlying.
+    pos_label : int or str, default=1
+        Label of the outliers.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> round(aupr_in([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]), 4)
+    0.8333
+    """
+    is_outlier, scores = _check_ood_inputs(y_true, y_score, pos_label)
+    return float(average_precision_score(~is_outlier, -scores))
+
+
+def aupr_out(y_true, y_score, *, pos_label=1):
+    """Area under the precision-recall curve with the outliers as positives.
+
+    Computed with :func:`sklearn.metrics.average_precision_score`.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        Labels; ``pos_label`` marks outliers.
+    y_score : array-like of shape (n_samples,)
+        Scores, higher = more outlying.
+    pos_label : int or str, default=1
+        Label of the outliers.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> round(aupr_out([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]), 4)
+    0.8333
+    """
+    is_outlier, scores = _check_ood_inputs(y_true, y_score, pos_label)
+    return float(average_precision_score(is_outlier, scores))
+
+
+def ood_accuracy(y_true, y_score, *, threshold=0.5, pos_label=1):
+    """Accuracy when scores strictly above ``threshold`` are called outliers.
+
+    Meaningful for probabilities (``predict_proba``) with the default 0.5; a
+    score equal to the threshold counts as an inlier, as scikit-learn's
+    ``predict`` does.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        Labels; ``pos_label`` marks outliers.
+    y_score : array-like of shape (n_samples,)
+        Scores, higher = more outlying.
+    threshold : float, default=0.5
+        Decision threshold.
+    pos_label : int or str, default=1
+        Label of the outliers.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> ood_accuracy([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
+    0.75
+    """
+    is_outlier, scores = _check_ood_inputs(y_true, y_score, pos_label)
+    return float(np.mean((scores > threshold) == is_outlier))
+
+
+def ood_report(y_true, y_score, *, threshold=0.5, pos_label=1):
+    """All OOD detection metrics of the paper at once.
+
+    Convention: ``y_true == pos_label`` (default 1) marks an outlier / OOD
+    sample, and a higher ``y_score`` means more outlying.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        Binary labels; both classes must be present.
+    y_score : array-like of shape (n_samples,)
+        Outlier scores (probabilities for a meaningful ``accuracy``).
+    threshold : float, default=0.5
+        Threshold for ``accuracy`` (scores above it are called outliers).
+    pos_label : int or str, default=1
+        Label of the outliers.
+
+    Returns
+    -------
+    dict
+        ``accuracy`` (at ``threshold``), ``auroc``, ``fpr_at_95_tpr``
+        (smallest FPR with TPR >= 0.95, see :func:`fpr_at_95_tpr`),
+        ``detection_error`` (``min 0.5 (1 - TPR) + 0.5 FPR`` over ROC points),
+        ``aupr_in`` (inliers positive, scores negated) and ``aupr_out``
+        (outliers positive), all floats.
+
+    Raises
+    ------
+    ValueError
+        If ``y_true`` holds a single class, more than two classes, or the
+        shapes do not match, or scores are not finite.
+
+    Examples
+    --------
+    >>> r = ood_report([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
+    >>> r["auroc"], r["fpr_at_95_tpr"], r["detection_error"], r["accuracy"]
+    (0.75, 0.5, 0.25, 0.75)
+    """
+    is_outlier, scores = _check_ood_inputs(y_true, y_score, pos_label)
+    fpr, tpr, _ = roc_curve(is_outlier, scores, drop_intermediate=False)
+    return {
+        "accuracy": float(np.mean((scores > threshold) == is_outlier)),
+        "auroc": float(roc_auc_score(is_outlier, scores)),
+        "fpr_at_95_tpr": float(fpr[np.argmax(tpr >= 0.95)]),
+        "detection_error": float(np.min(0.5 * (1.0 - tpr) + 0.5 * fpr)),
+        "aupr_in": float(average_precision_score(~is_outlier, -scores)),
+        "aupr_out": float(average_precision_score(is_outlier, scores)),
+    }
+
+
+def _auroc(y_true, y_score, *, pos_label=1):
+    is_outlier, scores = _check_ood_inputs(y_true, y_score, pos_label)
+    return float(roc_auc_score(is_outlier, scores))
+
+
+_OOD_METRICS = {
+    # name: (function, greater_is_better, response_method)
+    "auroc": (_auroc, True, ("decision_function", "predict_proba")),
+    "fpr_at_95_tpr": (fpr_at_95_tpr, False, ("decision_function", "predict_proba")),
+    "detection_error": (detection_error, False, ("decision_function", "predict_proba")),
+    "aupr_in": (aupr_in, True, ("decision_function", "predict_proba")),
+    "aupr_out": (aupr_out, True, ("decision_function", "predict_proba")),
+    "accuracy": (ood_accuracy, True, "predict_proba"),
+}
+
+
+def ood_scorer(metric, *, pos_label=1, threshold=0.5):
+    """A scikit-learn scorer for one OOD metric.
+
+    The scorer takes the estimator's ``decision_function`` (or, when absent,
+    the ``predict_proba`` column of ``pos_label``) as outlier score, via
+    :func:`sklearn.metrics.make_scorer`'s ``response_method``. ``"accuracy"``
+    always uses ``predict_proba`` and ``threshold``. Metrics where lower is
+    better (``fpr_at_95_tpr``, ``detection_error``) are negated by scikit-learn
+    (``greater_is_better=False``), so model selection maximises the score.
+
+    Parameters
+    ----------
+    metric : {"auroc", "fpr_at_95_tpr", "detection_error", "aupr_in", \
+"aupr_out", "accuracy"}
+        Metric name (a key of :func:`ood_report`).
+    pos_label : int or str, default=1
+        Class label of the outliers.
+    threshold : float, default=0.5
+        Probability threshold, used by ``"accuracy"`` only.
+
+    Returns
+    -------
+    scorer : callable
+        ``scorer(estimator, X, y)``, usable as ``scoring=`` in
+        :class:`~sklearn.model_selection.GridSearchCV`.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> X = [[0.0], [0.2], [0.9], [1.0]]
+    >>> y = [0, 0, 1, 1]
+    >>> clf = LogisticRegression().fit(X, y)
+    >>> ood_scorer("auroc")(clf, X, y)
+    1.0
+    >>> ood_scorer("fpr_at_95_tpr")(clf, X, y)
+    -0.0
+    """
+    if metric not in _OOD_METRICS:
+        raise ValueError(f"unknown OOD metric {metric!r}; valid: {sorted(_OOD_METRICS)}")
+    func, greater, response = _OOD_METRICS[metric]
+    kwargs = {"pos_label": pos_label}
+    if metric == "accuracy":
+        kwargs["threshold"] = threshold
+    return make_scorer(func, response_method=response, greater_is_better=greater, **kwargs)
+
+
+#: AUROC scorer (outliers = class 1); greater is better.
+auroc_scorer = ood_scorer("auroc")
+#: FPR at 95% TPR scorer; greater_is_better=False (scikit-learn negates it).
+fpr95_scorer = ood_scorer("fpr_at_95_tpr")
+#: Detection-error scorer; greater_is_better=False.
+detection_error_scorer = ood_scorer("detection_error")
+#: AUPR-in scorer (inliers positive).
+aupr_in_scorer = ood_scorer("aupr_in")
+#: AUPR-out scorer (outliers positive).
+aupr_out_scorer = ood_scorer("aupr_out")
+
+
+# --------------------------------------------------------------------------- #
+# IQA: VQEG logistic mapping
+# --------------------------------------------------------------------------- #
+def logistic5(x, b1, b2, b3, b4, b5):
+    """VQEG 5-parameter logistic ``b1 (1/2 - 1/(1 + exp(b2 (x - b3)))) + b4 x + b5``.
+
+    Evaluated overflow-free with :func:`scipy.special.expit`.
+
+    Parameters
+    ----------
+    x : array-like
+        Objective scores.
+    b1, b2, b3, b4, b5 : float
+        Parameters.
+
+    Returns
+    -------
+    ndarray
+        Mapped scores, same shape as ``x``.
+
+    Examples
+    --------
+    >>> float(logistic5(0.0, 2.0, 1.0, 0.0, 0.0, 1.0))
+    1.0
+    >>> float(logistic5(1.0, 0.0, 1.0, 0.0, 3.0, 1.0))
+    4.0
+    """
+    x = np.asarray(x, dtype=np.float64)
+    # 1 / (1 + exp(z)) == expit(-z)
+    return b1 * (0.5 - special.expit(-b2 * (x - b3))) + b4 * x + b5
+
+
+def _sse(params, x, y):
+    with np.errstate(all="ignore"):
+        r = logistic5(x, *params) - y
+    s = float(np.dot(r, r))
+    return s if np.isfinite(s) else np.inf
+
+
+def fit_logistic5(x, y, *, maxfev=10000):
+    """Least-squares fit of :func:`logistic5` mapping objective ``x`` to subjective ``y``.
+
+    :func:`scipy.optimize.curve_fit` is started from the customary VQEG initial
+    values ``[max(y), min(y), mean(x), 0.1, 0.1]`` and ``[10, 0, mean(x), 0.1,
+    0.1]`` and, for robustness to the scale of ``x``, from a few starts fitted
+    on standardised data (mapped back exactly). The solution with the smallest
+    squared error wins. The straight line (``b1 = 0``) is part of the family,
+    so the result never fits worse than the least-squares line; when every
+    logistic fit fails, a :class:`UserWarning` is issued and the line is
+    returned.
+
+    Parameters
+    ----------
+    x : array-like of shape (n_samples,)
+        Objective scores.
+    y : array-like of shape (n_samples,)
+        Subjective scores (MOS or DMOS).
+    maxfev : int, default=10000
+        Maximum function evaluations per start.
+
+    Returns
+    -------
+    ndarray of shape (5,)
+        ``b1 .. b5``.
+
+    Examples
+    --------
+    >>> x = np.linspace(0, 1, 20)
+    >>> y = logistic5(x, 4.0, 8.0, 0.5, 1.0, 2.0)
+    >>> b = fit_logistic5(x, y)
+    >>> bool(np.allclose(logistic5(x, *b), y, atol=1e-6))
+    True
+    """
+    x = _as_1d_float(x, "x")
+    y = _as_1d_float(y, "y")
+    if len(x) != len(y):
+        raise ValueError(f"x and y have different lengths ({len(x)} != {len(y)})")
+    if len(x) < 2:
+        raise ValueError("at least 2 samples are needed to fit the logistic mapping")
+
+    # least-squares line, expressed in the logistic family (b1 = 0)
+    if np.ptp(x) > 0:
+        slope, intercept = np.polyfit(x, y, 1)
+    else:
+        slope, intercept = 0.0, float(np.mean(y))
+    linear = np.array([0.0, 0.0, float(np.mean(x)), slope, intercept])
+    if len(x) < 5 or np.ptp(x) == 0:
+        return linear
+
+    mx, sx = float(np.mean(x)), float(np.std(x))
+    my, sy = float(np.mean(y)), float(np.std(y)) or 1.0
+    xs, ys = (x - mx) / sx, (y - my) / sy
+    sign = 1.0 if np.corrcoef(x, y)[0, 1] >= 0 else -1.0
+
+    def _from_std(p):
+        b1, b2, b3, b4, b5 = p
+        return np.array([b1 * sy, b2 / sx, b3 * sx + mx, b4 * sy / sx, (b5 - b4 * mx / sx) * sy + my])
+
+    starts = [
+        (x, y, [np.max(y), np.min(y), mx, 0.1, 0.1], None),
+        (x, y, [10.0, 0.0, mx, 0.1, 0.1], None),
+    ]
+    for b2 in (1.0, 3.0):
+        for b3 in (-0.5, 0.0, 0.5):
+            starts.append((xs, ys, [2.0 * sign, b2, b3, 0.0, 0.0], _from_std))
+
+    best, best_sse = None, np.inf
+    for xx, yy, p0, back in starts:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                with np.errstate(all="ignore"):
+                    p, _ = optimize.curve_fit(logistic5, xx, yy, p0=p0, maxfev=maxfev)
+        except (RuntimeError, ValueError, optimize.OptimizeWarning, FloatingPointError):
+            continue
+        if back is not None:
+            p = back(p)
+        if not np.all(np.isfinite(p)):
+            continue
+        sse = _sse(p, x, y)
+        if sse < best_sse:
+            best, best_sse = p, sse
+
+    if best is None:
+        warnings.warn(
+            "the 5-parameter logistic fit failed from every start; using a linear fit",
+            UserWarning,
+            stacklevel=2,
+        )
+        return linear
+    if _sse(linear, x, y) < best_sse:
+        return linear
+    return np.asarray(best, dtype=np.float64)
+
+
+def _check_iqa(y_true, y_pred):
+    y_true = _as_1d_float(y_true, "y_true")
+    y_pred = _as_1d_float(y_pred, "y_pred")
+    if len(y_true) != len(y_pred):
+        raise ValueError(
+            f"y_true and y_pred have different lengths ({len(y_true)} != {len(y_pred)})"
+        )
+    if len(y_true) < 3:
+        raise ValueError("IQA metrics need at least 3 samples")
+    return y_true, y_pred
+
+
+def srocc(y_true, y_pred):
+    """Spearman rank-order correlation (:func:`scipy.stats.spearmanr`).
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n_samples,)
+        Subjective and objective scores.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> srocc([1, 2, 3, 4], [10, 20, 30, 1000])
+    1.0
+    """
+    y_true, y_pred = _check_iqa(y_true, y_pred)
+    return float(stats.spearmanr(y_pred, y_true).statistic)
+
+
+def krocc(y_true, y_pred):
+    """Kendall rank-order correlation (:func:`scipy.stats.kendalltau`, tau-b).
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n_samples,)
+        Subjective and objective scores.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> round(krocc([1, 2, 3, 4], [1, 2, 4, 3]), 4)
+    0.6667
+    """
+    y_true, y_pred = _check_iqa(y_true, y_pred)
+    return float(stats.kendalltau(y_pred, y_true).statistic)
+
+
+def plcc(y_true, y_pred):
+    """Pearson correlation after the 5-parameter logistic mapping.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n_samples,)
+        Subjective and objective scores.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> x = np.linspace(0, 1, 10)
+    >>> round(plcc(logistic5(x, 4.0, 8.0, 0.5, 1.0, 2.0), x), 6)
+    1.0
+    """
+    y_true, y_pred = _check_iqa(y_true, y_pred)
+    q = logistic5(y_pred, *fit_logistic5(y_pred, y_true))
+    return _pearson(q, y_true)
+
+
+def rmse(y_true, y_pred):
+    """Root-mean-square error after the 5-parameter logistic mapping.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n_samples,)
+        Subjective and objective scores.
+
+    Returns
+    -------
+    float
+        In the units of ``y_true``.
+
+    Examples
+    --------
+    >>> x = np.linspace(0, 1, 10)
+    >>> round(rmse(2 * x + 1, x), 6)
+    0.0
+    """
+    y_true, y_pred = _check_iqa(y_true, y_pred)
+    q = logistic5(y_pred, *fit_logistic5(y_pred, y_true))
+    return float(np.sqrt(np.mean((q - y_true) ** 2)))
+
+
+def _pearson(a, b):
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan")
+    return float(stats.pearsonr(a, b).statistic)
+
+
+def iqa_report(y_true, y_pred, y_std=None, *, higher_is_better=True):
+    """IQA evaluation following VQEG practice.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        Subjective scores (MOS, or DMOS with ``higher_is_better=False``).
+    y_pred : array-like of shape (n_samples,)
+        Objective quality scores, taken as "higher = better quality".
+    y_std : array-like of shape (n_samples,), optional
+        Standard deviation of each image's subjective scores; enables
+        ``outlier_ratio``.
+    higher_is_better : bool, default=True
+        Whether a higher ``y_true`` means better quality (MOS). With ``False``
+        (DMOS) the signs of ``srocc`` and ``krocc`` are flipped, so that a good
+        quality predictor scores positive on either kind of ground truth.
+        ``plcc``, ``rmse`` and ``outlier_ratio`` do not depend on it: the
+        logistic mapping is fitted onto ``y_true`` as given.
+
+    Returns
+    -------
+    dict
+        ``plcc`` and ``rmse`` (after :func:`fit_logistic5` of ``y_pred`` onto
+        ``y_true``), ``srocc`` (:func:`scipy.stats.spearmanr`), ``krocc``
+        (:func:`scipy.stats.kendalltau`), ``n`` and, when ``y_std`` is given,
+        ``outlier_ratio``: the share of images with
+        ``|Q(y_pred_i) - y_true_i| > 2 * y_std_i``.
+
+    Examples
+    --------
+    >>> x = np.linspace(0, 1, 12)
+    >>> mos = logistic5(x, 4.0, 8.0, 0.5, 1.0, 2.0)
+    >>> r = iqa_report(mos, x)
+    >>> round(r["plcc"], 6), r["srocc"], round(r["rmse"], 6)
+    (1.0, 1.0, 0.0)
+    >>> iqa_report(-mos, x, higher_is_better=False)["srocc"]
+    1.0
+    """
+    y_true, y_pred = _check_iqa(y_true, y_pred)
+    params = fit_logistic5(y_pred, y_true)
+    q = logistic5(y_pred, *params)
+    sign = 1.0 if higher_is_better else -1.0
+    report = {
+        "plcc": _pearson(q, y_true),
+        "srocc": sign * float(stats.spearmanr(y_pred, y_true).statistic),
+        "krocc": sign * float(stats.kendalltau(y_pred, y_true).statistic),
+        "rmse": float(np.sqrt(np.mean((q - y_true) ** 2))),
+        "n": int(len(y_true)),
+    }
+    if y_std is not None:
+        y_std = _as_1d_float(y_std, "y_std")
+        if len(y_std) != len(y_true):
+            raise ValueError(
+                f"y_std and y_true have different lengths ({len(y_std)} != {len(y_true)})"
+            )
+        if np.any(y_std < 0):
+            raise ValueError("y_std must be non-negative")
+        report["outlier_ratio"] = float(np.mean(np.abs(q - y_true) > 2.0 * y_std))
+    return report
+
+
+#: SROCC scorer for regressors predicting the subjective score (``predict``).
+srocc_scorer = make_scorer(srocc, response_method="predict")
+#: KROCC scorer (``predict``).
+krocc_scorer = make_scorer(krocc, response_method="predict")
+#: PLCC-after-logistic scorer (``predict``).
+plcc_scorer = make_scorer(plcc, response_method="predict")
+#: RMSE-after-logistic scorer; greater_is_better=False (scikit-learn negates it).
+rmse_scorer = make_scorer(rmse, response_method="predict", greater_is_better=False)

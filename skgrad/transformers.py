@@ -1,0 +1,386 @@
+"""The scikit-learn transformers: weight gradients and activations of a trained autoencoder."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ._base import AutoencoderTransformerBase
+from ._per_sample import PerSampleGradients
+from ._validation import to_tensor
+from .losses import RECONSTRUCTION_LOSSES
+
+__all__ = ["GradientFeatureTransformer", "ActivationFeatureTransformer"]
+
+_STATS = ("mean", "std", "min", "max", "l2")
+
+_COMMON_PARAMS = """    module : {"vae", "cae", "dense"} or torch.nn.Module, default="vae"
+        A preset (see :mod:`skgrad.models`) or a module following the protocol:
+        ``forward(x)`` takes float32 ``(N, C, H, W)`` in [0, 1] (``(N, F)`` for 2-D
+        input) and returns the reconstruction or ``(reconstruction, mu, logvar)``.
+        ``fit`` trains a deep copy; the instance passed here is never changed.
+    loss : "auto", str or tuple of str, default="auto"
+        Per-sample losses among ``"bce"``, ``"mse"``, ``"kld"``, each summed over
+        the sample.  ``"auto"``: ``("bce", "kld")`` for "vae", ``"bce"`` for "cae",
+        ``"mse"`` (plus ``"kld"`` for a variational module) otherwise.  The module is
+        trained on the reconstruction losses named here (plus the KL term when it is
+        variational).
+    image_shape : tuple or None, default=None
+        ``(H, W)`` or ``(H, W, C)``: read 2-D input ``(n, H*W*C)`` as images.
+    module_kwargs : dict or None, default=None
+        Keyword arguments of the preset (e.g. ``{"latent_dim": 10}``).
+    epochs : int, default=10
+        Passes over the training data.
+    batch_size : int, default=64
+        Mini-batch size for training, and chunk size for ``transform``.
+    learning_rate : float, default=1e-3
+        Adam's learning rate.
+    weight_decay : float, default=0.0
+        Adam's weight decay.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, shuffling and the VAE's sampling; the same
+        int gives identical features on the CPU.
+    device : str, default="auto"
+        ``"auto"`` (a CUDA GPU when there is one, else the CPU), ``"cpu"``,
+        ``"cuda"`` or ``"cuda:N"``.
+    verbose : bool, default=False
+        Show tqdm progress bars (with the training loss).
+    warm_start : bool, default=False
+        Continue training the fitted module on the next ``fit``."""
+
+_COMMON_ATTRS = """    module_ : torch.nn.Module
+        The trained module, in eval mode, on ``device_``.
+    device_ : torch.device
+    history_ : list of float
+        Mean per-sample training loss per epoch.
+    losses_ : tuple of str
+        The losses in use.
+    n_features_in_ : int
+        Values per input sample (``H*W*C`` for images).
+    n_features_out_ : int
+    sample_shape_ : tuple
+        ``(H, W, C)`` for images, ``(F,)`` for rows.
+    feature_names_in_ : ndarray of str
+        Defined when fitted on a DataFrame."""
+
+
+def _doc(cls):
+    """Fill the shared parameter and attribute sections into a class docstring."""
+    cls.__doc__ = cls.__doc__.replace("%(params)s", _COMMON_PARAMS).replace("%(attrs)s", _COMMON_ATTRS)
+    return cls
+
+
+@_doc
+class GradientFeatureTransformer(AutoencoderTransformerBase):
+    """Per-sample weight gradients of a trained autoencoder as features.
+
+    ``fit`` trains an autoencoder on clean (in-distribution) samples.
+    ``transform`` backpropagates each sample's own losses and returns the
+    gradients with respect to chosen weights: how much the model would have to
+    change to represent that sample (Kwon et al., ICIP 2019).  The gradients are
+    exact per-sample gradients computed for a whole batch at once, in eval mode,
+    so a sample's features do not depend on the rest of the batch.
+
+    Parameters
+    ----------
+%(params)s
+    layers : "auto", list of str or dict, default="auto"
+        Parameters (names from ``module.named_parameters()``) whose gradients are
+        returned.  ``"auto"`` is the paper's choice: the last decoder weight for
+        reconstruction losses, the last encoder weight before the latent heads
+        for ``"kld"``.  A list applies to every loss; a dict maps each loss to
+        its list.
+    reduction : {None, "norm", "stats"}, default=None
+        ``None``: the raw flattened gradients.  ``"norm"``: one L2 norm per (loss,
+        parameter) block.  ``"stats"``: mean, std, min, max and L2 norm per block.
+
+    Attributes
+    ----------
+%(attrs)s
+    layers_ : dict
+        Loss name -> list of parameter names, as resolved in ``fit``.
+
+    See Also
+    --------
+    ActivationFeatureTransformer : the latent code (activations) instead.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skgrad import GradientFeatureTransformer
+    >>> X = np.random.RandomState(0).randint(0, 256, size=(32, 28, 28, 3), dtype=np.uint8)
+    >>> gft = GradientFeatureTransformer(epochs=1, random_state=0).fit(X)
+    >>> gft.transform(X[:4]).shape
+    (4, 1872)
+    >>> gft.get_feature_names_out()[[0, -1]]
+    array(['bce:up.6.weight[0]', 'kld:down.6.weight[1727]'], dtype=object)
+    """
+
+    def __init__(
+        self,
+        module="vae",
+        *,
+        loss="auto",
+        layers="auto",
+        reduction=None,
+        image_shape=None,
+        module_kwargs=None,
+        epochs=10,
+        batch_size=64,
+        learning_rate=1e-3,
+        weight_decay=0.0,
+        random_state=None,
+        device="auto",
+        verbose=False,
+        warm_start=False,
+    ):
+        super().__init__(
+            module,
+            loss=loss,
+            image_shape=image_shape,
+            module_kwargs=module_kwargs,
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            weight_decay=weight_decay,
+            random_state=random_state,
+            device=device,
+            verbose=verbose,
+            warm_start=warm_start,
+        )
+        self.layers = layers
+        self.reduction = reduction
+
+    def _check_params(self):
+        super()._check_params()
+        if self.reduction not in (None, "norm", "stats"):
+            raise ValueError(f"reduction must be None, 'norm' or 'stats', got {self.reduction!r}")
+
+    def _resolve_layers(self, module, losses):
+        params = [n for n, _ in module.named_parameters()]
+        known = set(params)
+
+        def auto(loss):
+            if loss in RECONSTRUCTION_LOSSES:
+                name = getattr(module, "reconstruction_parameter", None)
+                if name is None:
+                    weights = [n for n in params if n.endswith("weight")]
+                    if not weights:
+                        raise ValueError("layers='auto' found no '*weight' parameter; name the layers")
+                    name = weights[-1]
+                return [name]
+            name = getattr(module, "latent_parameter", None)
+            if name is None:
+                raise ValueError(
+                    "layers='auto' for 'kld' needs the module to declare latent_parameter (the last "
+                    "encoder weight before the latent heads); or pass layers={'kld': [parameter names]}"
+                )
+            return [name]
+
+        layers = self.layers
+        if isinstance(layers, str):
+            if layers != "auto":
+                layers = [layers]
+            else:
+                resolved = {loss: auto(loss) for loss in losses}
+                layers = None
+        if isinstance(layers, dict):
+            unknown_losses = set(layers) - set(losses)
+            if unknown_losses:
+                raise ValueError(
+                    f"layers names losses {sorted(unknown_losses)} that are not in loss={losses}"
+                )
+            missing = [l for l in losses if l not in layers]
+            if missing:
+                raise ValueError(f"layers is a dict but gives no parameters for loss(es) {missing}")
+            resolved = {l: ([layers[l]] if isinstance(layers[l], str) else list(layers[l])) for l in losses}
+        elif layers is not None:
+            names = list(layers)
+            if not names:
+                raise ValueError("layers must name at least one parameter")
+            resolved = {l: names for l in losses}
+        for l, names in resolved.items():
+            if not names:
+                raise ValueError(f"layers gives no parameters for loss {l!r}")
+            bad = [n for n in names if n not in known]
+            if bad:
+                shown = ", ".join(params[:12]) + (", ..." if len(params) > 12 else "")
+                raise ValueError(
+                    f"layers names parameter(s) {bad} that the module does not have; "
+                    f"its parameters are: {shown}"
+                )
+        return resolved
+
+    def _prepare_transform(self, module, losses, variational, X1, scale, device, flat):
+        layers = self._resolve_layers(module, losses)
+        engine = PerSampleGradients(module, list(layers.items()))
+        blocks = [(l, n, int(np.prod(engine.shapes[n]))) for l, names in layers.items() for n in names]
+        n_out = {None: sum(b[2] for b in blocks), "norm": len(blocks), "stats": len(blocks) * len(_STATS)}[
+            self.reduction
+        ]
+        return n_out, {"layers_": layers, "_engine": engine, "_blocks": blocks}
+
+    def _transform_batch(self, x):
+        g = self._engine(x)
+        if self.reduction is None:
+            return g
+        parts = torch.split(g, [b[2] for b in self._blocks], dim=1)
+        if self.reduction == "norm":
+            return torch.stack([p.norm(dim=1) for p in parts], dim=1)
+        cols = []
+        for p in parts:
+            cols += [p.mean(1), p.std(1, unbiased=False), p.amin(1), p.amax(1), p.norm(dim=1)]
+        return torch.stack(cols, dim=1)
+
+    def _feature_names(self):
+        names = []
+        for loss, param, size in self._blocks:
+            if self.reduction is None:
+                names += [f"{loss}:{param}[{i}]" for i in range(size)]
+            elif self.reduction == "norm":
+                names.append(f"{loss}:{param}:norm")
+            else:
+                names += [f"{loss}:{param}:{s}" for s in _STATS]
+        return names
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_engine", None)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "module_" in state:
+            self._engine = PerSampleGradients(self.module_, list(self.layers_.items()))
+
+
+@_doc
+class ActivationFeatureTransformer(AutoencoderTransformerBase):
+    """Activations of a trained autoencoder (e.g. its latent code) as features.
+
+    The baseline the paper compares gradients with: ``fit`` trains the same
+    autoencoder as :class:`GradientFeatureTransformer`; ``transform`` returns the
+    flattened outputs of chosen submodules.
+
+    Parameters
+    ----------
+%(params)s
+    layers : "auto" or list of str, default="auto"
+        Names of submodules (from ``module.named_modules()``) whose outputs are
+        returned, flattened and concatenated.  ``"auto"``: the module's
+        ``activation_module`` (the latent mean ``fc11`` for "vae", the bottleneck
+        ``encoder`` for "cae" and "dense"), else ``mu`` of a variational module.
+    pooling : {None, "avg"}, default=None
+        ``"avg"`` averages 4-D outputs over their spatial dimensions (one value
+        per channel).
+
+    Attributes
+    ----------
+%(attrs)s
+    layers_ : list of str
+        Submodules whose outputs are returned (``["mu"]`` for a variational
+        module's latent mean).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skgrad import ActivationFeatureTransformer
+    >>> X = np.random.RandomState(0).randint(0, 256, size=(32, 28, 28, 3), dtype=np.uint8)
+    >>> aft = ActivationFeatureTransformer(epochs=1, random_state=0).fit(X)
+    >>> aft.transform(X[:4]).shape
+    (4, 20)
+    """
+
+    def __init__(
+        self,
+        module="vae",
+        *,
+        loss="auto",
+        layers="auto",
+        pooling=None,
+        image_shape=None,
+        module_kwargs=None,
+        epochs=10,
+        batch_size=64,
+        learning_rate=1e-3,
+        weight_decay=0.0,
+        random_state=None,
+        device="auto",
+        verbose=False,
+        warm_start=False,
+    ):
+        super().__init__(
+            module,
+            loss=loss,
+            image_shape=image_shape,
+            module_kwargs=module_kwargs,
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            weight_decay=weight_decay,
+            random_state=random_state,
+            device=device,
+            verbose=verbose,
+            warm_start=warm_start,
+        )
+        self.layers = layers
+        self.pooling = pooling
+
+    def _check_params(self):
+        super()._check_params()
+        if self.pooling not in (None, "avg"):
+            raise ValueError(f"pooling must be None or 'avg', got {self.pooling!r}")
+
+    def _prepare_transform(self, module, losses, variational, X1, scale, device, flat):
+        modules = dict(module.named_modules())
+        if isinstance(self.layers, str) and self.layers == "auto":
+            name = getattr(module, "activation_module", None)
+            if name is not None:
+                layers = [name]
+            elif variational:
+                layers = ["mu"]
+            else:
+                raise ValueError(
+                    "layers='auto' needs the module to declare activation_module or to be variational; "
+                    "pass layers=[submodule names]"
+                )
+        else:
+            layers = [self.layers] if isinstance(self.layers, str) else list(self.layers)
+            if not layers:
+                raise ValueError("layers must name at least one submodule")
+            bad = [n for n in layers if n not in modules]
+            if bad:
+                shown = ", ".join(n for n in list(modules)[:15] if n)
+                raise ValueError(f"layers names submodule(s) {bad} that the module does not have; it has: {shown}")
+        sizes = [a.shape[1] for a in self._activations(module, layers, to_tensor(X1, scale, device, flat=flat))]
+        return sum(sizes), {"layers_": layers, "_sizes": sizes}
+
+    def _activations(self, module, layers, x):
+        modules = dict(module.named_modules())
+        store = {}
+        handles = [
+            modules[n].register_forward_hook(lambda m, i, o, n=n: store.setdefault(n, o))
+            for n in layers
+            if n != "mu"
+        ]
+        try:
+            with torch.no_grad():
+                out = module(x)
+        finally:
+            for h in handles:
+                h.remove()
+        feats = []
+        for n in layers:
+            a = out[1] if n == "mu" else store[n]
+            if isinstance(a, (tuple, list)):
+                a = a[0]
+            if self.pooling == "avg" and a.ndim == 4:
+                a = a.mean(dim=(2, 3))
+            feats.append(a.reshape(a.shape[0], -1))
+        return feats
+
+    def _transform_batch(self, x):
+        return torch.cat(self._activations(self.module_, self.layers_, x), dim=1)
+
+    def _feature_names(self):
+        return [f"{n}[{i}]" for n, size in zip(self.layers_, self._sizes) for i in range(size)]
+
