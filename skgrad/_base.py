@@ -128,9 +128,10 @@ class AutoencoderTransformerBase(TransformerMixin, BaseEstimator):
             for attr in ("feature_names_in_",):
                 if hasattr(self, attr):
                     delattr(self, attr)
-        image_shape = self.image_shape if reset else getattr(self, "image_shape_", None)
-        if not reset and len(self.sample_shape_) == 1:
-            image_shape = None
+        if reset:
+            image_shape = self.image_shape
+        else:  # flat rows are read as the fitted image shape; images are compared below
+            image_shape = self.image_shape_ if ndim == 2 else None
         X, sample_shape, scale = check_input(
             X,
             image_shape=image_shape,

@@ -411,7 +411,7 @@ def _sse(params, x, y):
     return s if np.isfinite(s) else np.inf
 
 
-def fit_logistic5(x, y, *, maxfev=10000):
+def fit_logistic5(x, y, *, maxfev=2000):
     """Least-squares fit of :func:`logistic5` mapping objective ``x`` to subjective ``y``.
 
     :func:`scipy.optimize.curve_fit` is started from the customary VQEG initial
@@ -419,9 +419,11 @@ def fit_logistic5(x, y, *, maxfev=10000):
     0.1]`` and, for robustness to the scale of ``x``, from a few starts fitted
     on standardised data (mapped back exactly). The solution with the smallest
     squared error wins. The straight line (``b1 = 0``) is part of the family,
-    so the result never fits worse than the least-squares line; when every
-    logistic fit fails, a :class:`UserWarning` is issued and the line is
-    returned.
+    so the result never fits worse than the least-squares line. When no start
+    converges within ``maxfev`` evaluations (the optimum may lie at infinity),
+    the best iterate of :func:`scipy.optimize.least_squares` continued from the
+    standardised starts is used; when even that fails, a :class:`UserWarning`
+    is issued and the line is returned.
 
     Parameters
     ----------
@@ -429,7 +431,7 @@ def fit_logistic5(x, y, *, maxfev=10000):
         Objective scores.
     y : array-like of shape (n_samples,)
         Subjective scores (MOS or DMOS).
-    maxfev : int, default=10000
+    maxfev : int, default=2000
         Maximum function evaluations per start.
 
     Returns
@@ -495,6 +497,26 @@ def fit_logistic5(x, y, *, maxfev=10000):
         if sse < best_sse:
             best, best_sse = p, sse
 
+    if best is None:
+        # every curve_fit start stopped without converging (typically the
+        # optimum lies at infinity, e.g. a step or a huge b1 along a concave
+        # curve): continue the standardised starts with least_squares, the
+        # solver under curve_fit, and keep its best iterate
+        for xx, yy, p0, back in starts[2:4]:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    with np.errstate(all="ignore"):
+                        res = optimize.least_squares(
+                            lambda b: logistic5(xx, *b) - yy, p0, max_nfev=maxfev
+                        )
+            except (RuntimeError, ValueError, FloatingPointError):
+                continue
+            p = back(res.x)
+            if np.all(np.isfinite(p)):
+                sse = _sse(p, x, y)
+                if sse < best_sse:
+                    best, best_sse = p, sse
     if best is None:
         warnings.warn(
             "the 5-parameter logistic fit failed from every start; using a linear fit",

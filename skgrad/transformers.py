@@ -357,8 +357,15 @@ class ActivationFeatureTransformer(AutoencoderTransformerBase):
     def _activations(self, module, layers, x):
         modules = dict(module.named_modules())
         store = {}
+
+        def keep(name):
+            def hook(mod, inputs, output):
+                store[name] = output
+
+            return hook
+
         handles = [
-            modules[n].register_forward_hook(lambda m, i, o, n=n: store.setdefault(n, o))
+            modules[n].register_forward_hook(keep(n))
             for n in layers
             if n != "mu"
         ]

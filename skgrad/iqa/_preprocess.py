@@ -191,14 +191,21 @@ def zca_whiten(patches, epsilon=0.1):
     >>> np.allclose(w.T @ w / len(w), np.eye(3))
     True
     """
-    centred = np.asarray(patches, dtype=np.float64)
-    centred = centred - centred.mean(axis=0)
+    patches = np.asarray(patches, dtype=np.float64)
+    mean, zca = _zca_transform(patches, epsilon)
+    return (patches - mean) @ zca
+
+
+def _zca_transform(patches, epsilon):
+    """Mean patch and symmetric ZCA matrix of ``patches`` (float64, one per row)."""
+    mean = patches.mean(axis=0)
+    centred = patches - mean
     sigma = centred.T @ centred / centred.shape[0]
     eigval, eigvec = np.linalg.eigh(sigma)
     # sigma is positive semi-definite: MATLAB's svd returns |eigenvalues|, and the
     # ZCA matrix does not depend on the basis chosen inside an eigenspace.
     zca = (eigvec / np.sqrt(np.abs(eigval) + epsilon)) @ eigvec.T
-    return centred @ zca
+    return mean, zca
 
 
 def prepare_patches(image, patch_size=8, scale=0.5, epsilon=0.1):

@@ -1,0 +1,417 @@
+"""Full-reference quality scores: UNIQUE (activations) and Kwon et al. (gradients).
+
+Both scores compare a reference and a distorted uint8 RGB image of the same
+shape through the patch autoencoder :class:`SparsePatchAutoencoder`, exactly as
+the authors' MATLAB code does (parity with their scores is tested to 1e-3):
+
+* both images -> :func:`skgrad.iqa.prepare_patches` (``imresize`` 0.5, Y-G-Cr,
+  8x8 patches, per-image ZCA whitening);
+* :func:`activation_features` (UNIQUE, Temel et al. 2016): the hidden
+  activations ``sigmoid(W1 x + b1)`` of every patch;
+* :func:`gradient_features` (Kwon et al., ICIP 2019): the decoder weight gradient
+  ``G`` of the *reference* patches projects both images' patches,
+  ``y = G' x``; features are ``|logit(y)|`` and ``angle(logit(y))`` with the complex
+  logarithm, with the hidden units whose Y-channel gradient is heavy-tailed
+  (kurtosis > 3) weighted 2 (:func:`unit_weights`);
+* :func:`pooled_score`: features below 0.025 are zeroed, the score is
+  ``|Spearman correlation| ** 10`` (1 = identical quality).
+
+The feature functions return the unthresholded feature vectors so that a learned
+model can reuse them.
+"""
+from collections import namedtuple
+from functools import lru_cache
+
+import numpy as np
+from scipy import stats
+from sklearn.utils.validation import check_is_fitted
+
+from ._preprocess import _check_rgb_uint8, prepare_patches
+
+__all__ = ["activation_quality", "gradient_quality", "activation_features",
+           "gradient_features", "unit_weights", "pooled_score", "GradientFeatures"]
+
+#: Feature values below this are set to 0 before pooling (a suppression mechanism).
+THRESHOLD = 0.025
+#: The absolute Spearman correlation is raised to this power.
+EXPONENT = 10
+
+GradientFeatures = namedtuple(
+    "GradientFeatures", ["reference", "distorted", "unit_weights", "gradient"])
+GradientFeatures.__doc__ = """Result of :func:`gradient_features`.
+
+Attributes
+----------
+reference, distorted : ndarray of shape (2 * n_hidden * n_patches,)
+    ``[abs(logit) ; angle(logit)]`` of each image, unit weights applied, each half
+    flattened with the hidden unit fastest (MATLAB's ``result(:)``).
+unit_weights : ndarray of shape (n_hidden,)
+    1 or 2 per hidden unit (see :func:`unit_weights`).
+gradient : ndarray of shape (n_features, n_hidden)
+    Decoder weight gradient ``G`` of the reference patches.
+"""
+
+
+def _check_pair(reference, distorted, model):
+    reference = _check_rgb_uint8(reference, name="reference")
+    distorted = _check_rgb_uint8(distorted, name="distorted")
+    if reference.shape != distorted.shape:
+        raise ValueError(
+            "reference and distorted must have the same shape; got reference "
+            f"{reference.shape} and distorted {distorted.shape}")
+    check_is_fitted(model, ("W1_", "b1_", "W2_", "b2_"))
+    return reference, distorted
+
+
+def _patches(image, model):
+    return prepare_patches(image, patch_size=model.patch_size, scale=model.scale,
+                           epsilon=model.epsilon)
+
+
+def activation_features(reference, distorted, model):
+    """UNIQUE features: hidden activations of every whitened patch.
+
+    Parameters
+    ----------
+    reference, distorted : ndarray of shape (H, W, 3), dtype uint8
+        RGB images of the same shape.
+    model : SparsePatchAutoencoder
+        Fitted model, e.g. ``SparsePatchAutoencoder.from_mat(...)``.
+
+    Returns
+    -------
+    reference_features, distorted_features : ndarray of shape (n_patches * n_hidden,)
+        ``sigmoid(W1 x + b1)`` flattened with the hidden unit fastest
+        (unthresholded).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skgrad.iqa import SparsePatchAutoencoder, activation_features
+    >>> rng = np.random.default_rng(0)
+    >>> ref = rng.integers(0, 256, (32, 48, 3), dtype=np.uint8)
+    >>> model = SparsePatchAutoencoder(n_hidden=5)
+    >>> model._set_params_vector(rng.normal(size=2 * 5 * 192 + 5 + 192), 192)
+    >>> f_ref, f_dist = activation_features(ref, ref // 2, model)
+    >>> f_ref.shape  # 16 x 24 after resizing: 2 x 3 patches, 5 units each
+    (30,)
+    """
+    reference, distorted = _check_pair(reference, distorted, model)
+    return (model.encode(_patches(reference, model)).ravel(),
+            model.encode(_patches(distorted, model)).ravel())
+
+
+def unit_weights(gradient, n_luma=64):
+    """Hidden-unit weights from the kurtosis of the reference gradient.
+
+    Take the first ``n_luma`` rows of the decoder gradient (the Y channel of an
+    8x8x3 patch), transpose to ``(n_hidden, n_luma)``, subtract the mean of all
+    entries, divide each column by its largest absolute value and compute each
+    row's bias-corrected, non-excess sample kurtosis (MATLAB ``kurtosis(x, 0,
+    2)``).  Units with kurtosis > 3 get weight 2, the others 1.
+
+    Parameters
+    ----------
+    gradient : ndarray of shape (n_features, n_hidden)
+        Decoder weight gradient (see
+        :meth:`SparsePatchAutoencoder.decoder_gradient`).
+    n_luma : int, default=64
+        Number of leading rows (Y-channel inputs) used.
+
+    Returns
+    -------
+    weights : ndarray of shape (n_hidden,), float64
+        1.0 or 2.0 per hidden unit.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skgrad.iqa import unit_weights
+    >>> g = np.zeros((192, 2))
+    >>> g[:64, 0] = np.linspace(-1, 1, 64)      # flat: kurtosis < 3
+    >>> g[:64, 1] = 0.01; g[5, 1] = 1.0          # one spike: kurtosis > 3
+    >>> unit_weights(g)
+    array([1., 2.])
+    """
+    luma = np.asarray(gradient, dtype=np.float64)[:n_luma].T
+    luma = luma - luma.mean()
+    luma = luma / np.abs(luma).max(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        kurt = stats.kurtosis(luma, axis=1, fisher=False, bias=False)
+    return np.where(kurt > 3, 2.0, 1.0)
+
+
+def _logit_features(patches, gradient, weights):
+    """``[|log(y / (1 - y))| ; angle(log(y / (1 - y)))]`` for ``y = patches @ G``.
+
+    The complex logarithm of a negative real ``r`` is ``log|r| + i pi``; its modulus
+    and argument are computed in real arithmetic: ``|log r|`` and 0 or pi for
+    ``r > 0``, ``sqrt(log|r|^2 + pi^2)`` and ``atan2(pi, log|r|)`` for ``r < 0``.
+    Each hidden unit's values are multiplied by its weight.
+    """
+    y = patches @ gradient                                     # (n_patches, n_hidden)
+    features = np.empty((2,) + y.shape)
+    modulus, argument = features[0], features[1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        np.subtract(1.0, y, out=modulus)
+        np.divide(y, modulus, out=y)                           # y is now the ratio
+        negative = np.flatnonzero(y < 0)
+        np.abs(y, out=y)
+        np.log(y, out=y)                                       # log|ratio|
+    log_neg = y.ravel()[negative]
+    # angle of a real logit: 0 if >= 0 else pi
+    np.multiply(np.signbit(y), np.pi, out=argument)
+    np.abs(y, out=modulus)
+    modulus.ravel()[negative] = np.sqrt(log_neg * log_neg + np.pi ** 2)
+    argument.ravel()[negative] = np.arctan2(np.pi, log_neg)
+    features *= weights
+    return features.ravel()
+
+
+def gradient_features(reference, distorted, model):
+    """Gradient features of Kwon et al. (ICIP 2019) for a reference/distorted pair.
+
+    The decoder weight gradient ``G`` (``n_features x n_hidden``) of the
+    reference's whitened patches ``x`` is
+    ``(W2 sigmoid(W1 x + b1) + b2 - x) a' / N``.  For each image,
+    ``y = G' x`` per patch, ``logit = log(y / (1 - y))`` (complex logarithm) and
+    the features are ``[|logit| ; angle(logit)]``, each row scaled by the unit
+    weights of :func:`unit_weights` (computed from ``G``).
+
+    Parameters
+    ----------
+    reference, distorted : ndarray of shape (H, W, 3), dtype uint8
+        RGB images of the same shape.
+    model : SparsePatchAutoencoder
+        Fitted model.
+
+    Returns
+    -------
+    features : GradientFeatures
+        Named tuple ``(reference, distorted, unit_weights, gradient)``; the
+        feature vectors have ``2 * n_hidden * n_patches`` values (unthresholded).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skgrad.iqa import SparsePatchAutoencoder, gradient_features
+    >>> rng = np.random.default_rng(0)
+    >>> ref = rng.integers(0, 256, (32, 48, 3), dtype=np.uint8)
+    >>> model = SparsePatchAutoencoder(n_hidden=5)
+    >>> model._set_params_vector(rng.normal(size=2 * 5 * 192 + 5 + 192), 192)
+    >>> feats = gradient_features(ref, ref // 2, model)
+    >>> feats.reference.shape, feats.unit_weights.shape, feats.gradient.shape
+    ((60,), (5,), (192, 5))
+    """
+    reference, distorted = _check_pair(reference, distorted, model)
+    ref_patches = _patches(reference, model)
+    dist_patches = _patches(distorted, model)
+    gradient = model.decoder_gradient(ref_patches)
+    weights = unit_weights(gradient, n_luma=model.patch_size ** 2)
+    return GradientFeatures(_logit_features(ref_patches, gradient, weights),
+                            _logit_features(dist_patches, gradient, weights),
+                            weights, gradient)
+
+
+@lru_cache(maxsize=8)
+def _uint64_range(n):
+    """Read-only ``np.arange(n, dtype=np.uint64)``, cached per length."""
+    indices = np.arange(n, dtype=np.uint64)
+    indices.flags.writeable = False
+    return indices
+
+
+def _argsort(values):
+    """``np.argsort`` of a float64 vector (ties in any order), several times faster.
+
+    The order-preserving 64-bit integer image of each value loses as many low bits
+    as the index needs and the index is stored there instead; one (SIMD) sort of
+    these keys sorts by (truncated value, index).  Values that differ only in the
+    dropped bits (relative differences below about ``2**(bits - 52)``) may come
+    out of order: those short runs are found and re-sorted exactly, so the result
+    is an exact ascending order.  NaNs are not supported.
+    """
+    n = values.size
+    bits = max(1, int(n - 1).bit_length())
+    if bits > 30:
+        return np.argsort(values)
+    index_mask = np.uint64((1 << bits) - 1)
+    keys = values.view(np.uint64)
+    if np.signbit(values).any():
+        # negative floats: flip every bit; others: flip the sign bit
+        keys = keys ^ (np.uint64(1 << 63) | (np.uint64(0) - (keys >> np.uint64(63))))
+        keys &= ~index_mask
+    else:
+        # the bit patterns of non-negative floats are already ordered
+        keys = keys & ~index_mask
+    keys |= _uint64_range(n)
+    keys.sort()
+    order = np.bitwise_and(keys, index_mask, out=keys).view(np.intp)
+    ordered = values[order]
+    bad = np.flatnonzero(ordered[1:] < ordered[:-1])
+    if bad.size:
+        if bad.size > n // 64:
+            return np.argsort(values)
+        # equal truncated keys form contiguous runs; re-sort the runs with a bad
+        # pair by the exact values
+        truncated = values.view(np.uint64)[order]
+        if np.signbit(values).any():
+            truncated = truncated ^ (np.uint64(1 << 63)
+                                     | (np.uint64(0) - (truncated >> np.uint64(63))))
+        truncated &= ~index_mask
+        starts = np.searchsorted(truncated, truncated[bad], side="left")
+        stops = np.searchsorted(truncated, truncated[bad], side="right")
+        for start, stop in set(zip(starts.tolist(), stops.tolist())):
+            run = order[start:stop]
+            order[start:stop] = run[np.argsort(values[run], kind="stable")]
+    return order
+
+
+def _average_ranks(values):
+    """1-based ranks with ties averaged (``scipy.stats.rankdata(method='average')``)."""
+    n = values.size
+    order = _argsort(values)
+    ordered = values[order]
+    boundary = np.empty(n + 1, dtype=bool)
+    boundary[0] = boundary[-1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=boundary[1:-1])
+    edges = np.flatnonzero(boundary)               # starts of tie groups, then n
+    ranks = np.empty(n)
+    if edges.size == n + 1:                        # no ties
+        ranks[order] = np.arange(1.0, n + 1.0)
+    else:
+        average = 0.5 * (edges[:-1] + edges[1:] + 1)   # mean of the 1-based ranks
+        ranks[order] = np.repeat(average, np.diff(edges))
+    return ranks
+
+
+def _spearman(x, y):
+    """Spearman's rho: Pearson correlation of average ranks."""
+    if np.isnan(x).any() or np.isnan(y).any():
+        return float(stats.spearmanr(x, y).statistic)
+    rx = _average_ranks(x)
+    ry = _average_ranks(y)
+    rx -= rx.mean()
+    ry -= ry.mean()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return float(rx @ ry / np.sqrt((rx @ rx) * (ry @ ry)))
+
+
+def pooled_score(reference_features, distorted_features, threshold=THRESHOLD,
+                 exponent=EXPONENT):
+    """Pool two feature vectors into a quality score.
+
+    Values below ``threshold`` are set to 0 in both vectors; the score is
+    ``|Spearman(reference, distorted)| ** exponent``.
+
+    Parameters
+    ----------
+    reference_features, distorted_features : array-like of shape (n,)
+        Feature vectors of the same length.
+    threshold : float, default=0.025
+    exponent : float, default=10
+
+    Returns
+    -------
+    score : float
+        In [0, 1]; 1 means the distorted features rank exactly like the
+        reference's.  ``nan`` if a thresholded vector is constant.
+
+    Examples
+    --------
+    >>> from skgrad.iqa import pooled_score
+    >>> pooled_score([0.1, 0.5, 0.9, 0.01], [0.2, 0.6, 0.7, 0.0])
+    1.0
+    >>> round(pooled_score([0.1, 0.5, 0.9, 0.3], [0.9, 0.5, 0.1, 0.2], exponent=1), 3)
+    0.8
+    """
+    ref = np.array(reference_features, dtype=np.float64).ravel()
+    dist = np.array(distorted_features, dtype=np.float64).ravel()
+    if ref.shape != dist.shape:
+        raise ValueError(
+            "feature vectors must have the same length; got "
+            f"{ref.size} and {dist.size}")
+    ref[ref < threshold] = 0.0
+    dist[dist < threshold] = 0.0
+    return abs(_spearman(ref, dist)) ** exponent
+
+
+def activation_quality(reference, distorted, model):
+    """UNIQUE full-reference quality of ``distorted`` given ``reference``.
+
+    :func:`activation_features` pooled by :func:`pooled_score`; reproduces the
+    authors' ``mslUNIQUE``.
+
+    Parameters
+    ----------
+    reference, distorted : ndarray of shape (H, W, 3), dtype uint8
+        RGB images of the same shape (at least 16x16 pixels).
+    model : SparsePatchAutoencoder
+        Fitted model; the authors' is ``SparsePatchAutoencoder.from_mat(
+        "ImageNet_Weights_YGCr.mat")``.
+
+    Returns
+    -------
+    score : float
+        In [0, 1], higher is better.
+
+    Raises
+    ------
+    TypeError
+        If an image is not a uint8 array.
+    ValueError
+        If an image is not ``(H, W, 3)``, is too small, or the shapes differ.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skgrad.iqa import SparsePatchAutoencoder, activation_quality
+    >>> rng = np.random.default_rng(0)
+    >>> model = SparsePatchAutoencoder(n_hidden=20)
+    >>> model._set_params_vector(rng.normal(size=2 * 20 * 192 + 20 + 192), 192)
+    >>> ref = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    >>> activation_quality(ref, ref, model)
+    1.0
+    """
+    return pooled_score(*activation_features(reference, distorted, model))
+
+
+def gradient_quality(reference, distorted, model):
+    """Gradient-based full-reference quality (Kwon et al., ICIP 2019).
+
+    :func:`gradient_features` pooled by :func:`pooled_score`; reproduces the
+    authors' ``mslGRADIENTS``.
+
+    Parameters
+    ----------
+    reference, distorted : ndarray of shape (H, W, 3), dtype uint8
+        RGB images of the same shape (at least 16x16 pixels).
+    model : SparsePatchAutoencoder
+        Fitted model; the authors' is ``SparsePatchAutoencoder.from_mat(
+        "ImageNet_Weights_YGCr.mat")``.
+
+    Returns
+    -------
+    score : float
+        In [0, 1], higher is better.
+
+    Raises
+    ------
+    TypeError
+        If an image is not a uint8 array.
+    ValueError
+        If an image is not ``(H, W, 3)``, is too small, or the shapes differ.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skgrad.iqa import SparsePatchAutoencoder, gradient_quality
+    >>> rng = np.random.default_rng(0)
+    >>> model = SparsePatchAutoencoder(n_hidden=20)
+    >>> model._set_params_vector(rng.normal(size=2 * 20 * 192 + 20 + 192), 192)
+    >>> ref = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    >>> gradient_quality(ref, ref, model)
+    1.0
+    """
+    features = gradient_features(reference, distorted, model)
+    return pooled_score(features.reference, features.distorted)

@@ -1,0 +1,279 @@
+"""Scale-out with dask: lazy transform, joblib's dask backend, out-of-core extraction.
+
+The oracle throughout is the in-memory ``transform`` (or a sequential joblib run).
+One loopback-only LocalCluster (2 worker processes, 1 thread each) serves the
+whole module, so the estimator really is pickled to other processes.
+"""
+import importlib
+import pickle
+
+import numpy as np
+import pytest
+
+dask = pytest.importorskip("dask", reason="dask is an optional dependency (pip install 'skgrad[dask]')")
+da = pytest.importorskip("dask.array", reason="dask[array] is an optional dependency")
+distributed = pytest.importorskip("distributed", reason="distributed is an optional dependency")
+
+import joblib  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.model_selection import GridSearchCV, KFold, cross_val_score  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+
+from skgrad import ActivationFeatureTransformer, GradientFeatureTransformer  # noqa: E402
+from skgrad._dask import dask_transform, extract_features  # noqa: E402
+
+RTOL = 1e-6
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        host="127.0.0.1",
+        protocol="tcp",
+    )
+    c = distributed.Client(cluster, set_as_default=False)
+    c.run(importlib.import_module, "skgrad")  # import torch on the workers here, not in a test
+    try:
+        yield c
+    finally:
+        c.close()
+        cluster.close()
+
+
+@pytest.fixture(scope="module")
+def images():
+    return np.random.RandomState(0).randint(0, 256, size=(30, 12, 12, 3), dtype=np.uint8)
+
+
+@pytest.fixture(scope="module")
+def gft(images):
+    return GradientFeatureTransformer(epochs=1, batch_size=8, random_state=0, device="cpu").fit(images)
+
+
+@pytest.fixture(scope="module")
+def aft(images):
+    return ActivationFeatureTransformer(epochs=1, batch_size=8, random_state=0, device="cpu").fit(images)
+
+
+# ------------------------------------------------------------------ transform
+@pytest.mark.parametrize("which", ["gft", "aft"])
+def test_transform_on_cluster_equals_in_memory(request, client, images, which):
+    est = request.getfixturevalue(which)
+    expected = est.transform(images)
+    # chunked along every axis: dask_transform must keep only the sample split
+    X = da.from_array(images, chunks=(7, 5, 12, 2))
+    with client.as_current():
+        Z = est.transform(X)
+        assert isinstance(Z, da.Array)
+        assert Z.dtype == np.float32
+        assert Z.shape == (30, est.n_features_out_)
+        assert Z.chunks == ((7, 7, 7, 7, 2), (est.n_features_out_,))
+        # the estimator was scattered to both workers once, not embedded in tasks
+        graph = Z.__dask_graph__()
+        assert len(pickle.dumps(dict(graph))) < len(pickle.dumps(images)) + len(pickle.dumps(est)) // 4
+        got = Z.compute()
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, rtol=RTOL, atol=0)
+
+
+def test_transform_bitwise_when_chunks_are_whole_batches(client, images, gft):
+    # Same batches as the in-memory transform (chunks a multiple of batch_size) and
+    # the same torch thread count as the workers (1): the very same float32 values.
+    Z = dask_transform(gft, da.from_array(images, chunks=(16, 12, 12, 3)), client=client)
+    np.testing.assert_array_equal(client.compute(Z).result(), _one_torch_thread(lambda: gft.transform(images)))
+
+
+def test_transform_grayscale_and_rows(client):
+    rng = np.random.RandomState(1)
+    gray = rng.randint(0, 256, size=(20, 10, 10), dtype=np.uint8)
+    g = GradientFeatureTransformer("cae", epochs=1, batch_size=8, random_state=0, device="cpu").fit(gray)
+    rows = rng.rand(25, 6).astype(np.float32)
+    a = ActivationFeatureTransformer("dense", epochs=1, batch_size=8, random_state=0, device="cpu").fit(rows)
+    with client.as_current():
+        zg = g.transform(da.from_array(gray, chunks=(6, 10, 3))).compute()
+        za = a.transform(da.from_array(rows, chunks=(10, 6))).compute()
+    np.testing.assert_allclose(zg, g.transform(gray), rtol=RTOL, atol=0)
+    np.testing.assert_allclose(za, a.transform(rows), rtol=RTOL, atol=0)
+
+
+def test_local_threaded_scheduler_shares_one_estimator_safely(images, aft):
+    # No cluster: dask's threaded scheduler runs blocks concurrently on the SAME
+    # estimator object, whose transform registers hooks on the shared module.
+    # Without per-thread copies these features come out mixed between blocks.
+    X = da.from_array(np.concatenate([images] * 4), chunks=(4, 12, 12, 3))
+    Z = dask_transform(aft, X)
+    assert len(dict(Z.__dask_graph__())) < 3 * Z.numblocks[0] + 2  # blocks + one estimator node
+    with dask.config.set(scheduler="threads", num_workers=4):
+        got = Z.compute()
+    np.testing.assert_allclose(got, aft.transform(np.concatenate([images] * 4)), rtol=RTOL, atol=0)
+
+
+def test_transform_checks_shape_lazily(gft):
+    with pytest.raises(ValueError, match="fitted on samples of shape"):
+        gft.transform(da.zeros((4, 10, 10, 3), dtype=np.uint8))
+    with pytest.raises(ValueError, match="dimensions"):
+        gft.transform(da.zeros((4, 12, 12, 3, 1), dtype=np.uint8))
+
+
+def test_cuda_fitted_model_runs_on_cpu_workers(client, images, gft):
+    if torch.cuda.is_available():
+        pytest.skip("needs a CPU-only machine to see the CUDA -> CPU fallback")
+    # The state a model fitted on cuda:0 pickles to: device_ "cuda:0" (its module is
+    # always pickled from the CPU).  This object cannot run here ...
+    cuda_fitted = pickle.loads(pickle.dumps(gft))
+    cuda_fitted.device_ = torch.device("cuda:0")
+    with pytest.warns(UserWarning, match="fitted on cuda:0"):
+        assert pickle.loads(pickle.dumps(cuda_fitted)).device_ == torch.device("cpu")
+    # ... but the workers unpickle it onto their CPU and give the same features.
+    Z = dask_transform(cuda_fitted, da.from_array(images, chunks=(10, 12, 12, 3)), client=client)
+    np.testing.assert_allclose(client.compute(Z).result(), gft.transform(images), rtol=RTOL, atol=0)
+    ref = client.scatter(cuda_fitted, broadcast=True)
+    workers = list(client.scheduler_info()["workers"])
+    devices = client.gather([client.submit(_device_of, ref, w, workers=[w], pure=False) for w in workers])
+    assert devices == ["cpu", "cpu"]
+
+
+def _device_of(estimator, worker):
+    return str(estimator.device_)
+
+
+def test_workers_use_one_torch_thread(client):
+    # Documented in docs/scaling.md: nanny-started workers get OMP_NUM_THREADS=1.
+    assert set(client.run(torch.get_num_threads).values()) == {1}
+
+
+# --------------------------------------------------------------- joblib backend
+def _tabular():
+    rng = np.random.RandomState(0)
+    X = rng.rand(60, 8).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] > 1.0).astype(int)
+    return X, y
+
+
+def _pipeline():
+    return make_pipeline(
+        GradientFeatureTransformer(module="dense", epochs=2, batch_size=16, random_state=0, device="cpu"),
+        StandardScaler(),
+        LogisticRegression(max_iter=500),
+    )
+
+
+def _one_torch_thread(fn):
+    """Run ``fn`` here with one torch thread, as on the workers (bit-identical training)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return fn()
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_grid_search_and_cross_val_score_under_dask_backend(client):
+    X, y = _tabular()
+    grid = {
+        "gradientfeaturetransformer__reduction": [None, "stats"],
+        "logisticregression__C": [0.01, 1.0],
+    }
+    cv = KFold(3, shuffle=True, random_state=0)
+
+    def search():
+        return GridSearchCV(_pipeline(), grid, cv=cv, n_jobs=-1).fit(X, y)
+
+    def scores():
+        return cross_val_score(_pipeline(), X, y, cv=cv, n_jobs=-1, scoring="neg_log_loss")
+
+    with client.as_current(), joblib.parallel_config(backend="dask"):
+        with distributed.get_task_stream(client) as stream:
+            gs = search()
+            cvs = scores()
+    ran = [t for t in stream.data if "fit_and_score" in t["key"] or "batch_of" in t["key"]]
+    assert {t["worker"] for t in ran} == set(client.scheduler_info()["workers"])  # both workers worked
+
+    with joblib.parallel_config(backend="sequential"):
+        gs_ref = _one_torch_thread(search)
+        cvs_ref = _one_torch_thread(scores)
+    for key in ("mean_test_score", "std_test_score", "rank_test_score"):
+        np.testing.assert_array_equal(gs.cv_results_[key], gs_ref.cv_results_[key])
+    assert gs.best_params_ == gs_ref.best_params_
+    np.testing.assert_allclose(cvs, cvs_ref, rtol=1e-12)
+    assert np.all(np.isfinite(cvs))
+
+
+# -------------------------------------------------------------------- extract
+def _write_pngs(folder, images, mode="RGB"):
+    folder.mkdir()
+    for i, img in enumerate(images):
+        Image.fromarray(img if mode == "RGB" else img[..., 0]).convert(mode).save(folder / f"img_{i:03d}.png")
+    return folder
+
+
+def test_extract_png_folder_to_npy(client, tmp_path, images, gft):
+    folder = _write_pngs(tmp_path / "pngs", images)
+    (folder / "notes.txt").write_text("not an image")
+    out = extract_features(gft, folder, tmp_path / "feats.npy", chunk_size=8, client=client)
+    assert out == tmp_path / "feats.npy"
+    got = np.load(out)
+    assert got.dtype == np.float32 and got.shape == (30, gft.n_features_out_)
+    # chunk_size == batch_size and one torch thread, as on the workers: bitwise
+    np.testing.assert_array_equal(got, _one_torch_thread(lambda: gft.transform(images)))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["feats.npy", "pngs"]  # no leftovers
+
+
+def test_extract_converts_mode_and_resizes(client, tmp_path, images, gft):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    Image.fromarray(images[0]).convert("RGBA").save(folder / "a.png")
+    Image.fromarray(images[1]).convert("L").save(folder / "b.png")
+    big = np.random.RandomState(3).randint(0, 256, size=(20, 18, 3), dtype=np.uint8)
+    Image.fromarray(big).save(folder / "c.png")
+    out = extract_features(gft, folder, tmp_path / "f.npy", chunk_size=2, client=client)
+    resized = np.asarray(Image.fromarray(big).resize((12, 12), Image.Resampling.BILINEAR))
+    gray = np.asarray(Image.fromarray(images[1]).convert("L"))
+    expected = gft.transform(np.stack([images[0], np.repeat(gray[..., None], 3, axis=2), resized]))
+    np.testing.assert_allclose(np.load(out), expected, rtol=RTOL, atol=0)
+    with pytest.raises(ValueError, match="resize=True"):
+        extract_features(gft, [folder / "c.png"], tmp_path / "g.npy", client=client, resize=False)
+    assert not list(tmp_path.glob("g.npy*"))
+
+
+def test_extract_dask_array_to_npy_without_cluster(tmp_path, images, aft):
+    X = da.from_array(images, chunks=(11, 12, 12, 3))
+    out = extract_features(aft, X, tmp_path / "f.npy", chunk_size=8)  # local threads
+    np.testing.assert_array_equal(np.load(out), aft.transform(images))
+    with pytest.raises(FileExistsError):
+        extract_features(aft, X, out)
+    extract_features(aft, X[:5], out, overwrite=True)
+    np.testing.assert_allclose(np.load(out), aft.transform(images[:5]), rtol=RTOL, atol=0)
+
+
+def test_extract_failure_leaves_no_output(client, tmp_path, images, gft):
+    folder = _write_pngs(tmp_path / "pngs", images[:6])
+    (folder / "img_004.png").write_bytes(b"this is not a png")  # fails on a worker
+    with pytest.raises(Exception, match="cannot identify image file"):
+        extract_features(gft, folder, tmp_path / "feats.npy", chunk_size=2, client=client)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pngs"]
+
+
+def test_extract_to_zarr(client, tmp_path, images, gft):
+    zarr = pytest.importorskip("zarr", reason="zarr output is optional")
+    out = extract_features(gft, da.from_array(images, chunks=7), tmp_path / "f.zarr", chunk_size=8, client=client)
+    z = zarr.open_array(str(out), mode="r")
+    assert z.shape == (30, gft.n_features_out_) and z.chunks == (8, gft.n_features_out_)
+    np.testing.assert_array_equal(z[:], _one_torch_thread(lambda: gft.transform(images)))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.zarr"]
+
+
+def test_extract_rejects_row_model_with_paths(tmp_path):
+    rows = np.random.RandomState(0).rand(10, 4).astype(np.float32)
+    a = ActivationFeatureTransformer("dense", epochs=0, random_state=0, device="cpu").fit(rows)
+    with pytest.raises(ValueError, match="not on images"):
+        extract_features(a, [tmp_path / "x.png"], tmp_path / "f.npy")
+    with pytest.raises(ValueError, match=r"\.npy or \.zarr"):
+        extract_features(a, rows, tmp_path / "f.csv")
