@@ -18,6 +18,31 @@ from .models import PRESETS, build_preset
 __all__ = ["AutoencoderTransformerBase"]
 
 
+def available_memory_bytes():
+    """Memory the system can still give (Linux ``MemAvailable``), or None where unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def check_output_memory(n_rows, n_cols, estimator_name, budget=None):
+    """Fail early, with advice, when a float32 (n_rows, n_cols) output cannot fit in memory."""
+    need = 4 * int(n_rows) * int(n_cols)
+    budget = available_memory_bytes() if budget is None else budget
+    if budget is not None and need > 0.8 * budget:
+        raise MemoryError(
+            f"{estimator_name}.transform would return {n_rows} x {n_cols} float32 features "
+            f"({need / 2**30:.1f} GiB), more than this machine can hold ({budget / 2**30:.1f} GiB available). "
+            "Use reduction='norm' or 'stats', fewer layers, transform fewer samples at a time, or "
+            "skgrad.extract.transform_to_npy to write features to disk chunk by chunk."
+        )
+
+
 def _progress(iterable=None, *, enabled, **kwargs):
     from tqdm.auto import tqdm
 
@@ -290,6 +315,7 @@ class AutoencoderTransformerBase(TransformerMixin, BaseEstimator):
             return dask_transform(self, X)
         X, _, scale = self._validate_X(X, reset=False)
         flat = self._flat(self.sample_shape_)
+        check_output_memory(X.shape[0], self.n_features_out_, type(self).__name__)
         out = np.empty((X.shape[0], self.n_features_out_), dtype=np.float32)
         for start, stop in self._chunks(X.shape[0], desc="transform"):
             x = to_tensor(X[start:stop], scale, self.device_, flat=flat)

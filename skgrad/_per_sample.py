@@ -1,8 +1,8 @@
 """Exact per-sample gradients of per-sample losses, in one batched pass.
 
 For the weight and bias of ``Linear``, ``Conv2d`` and ``ConvTranspose2d`` layers the
-per-sample gradient is an outer product of the layer's input and the gradient of
-its output: one forward pass (with hooks that keep each target layer's input and
+per-sample gradient is a product of the layer's input and the gradient of its
+output (a batched matrix product, or one grouped convolution backward): one forward pass (with hooks that keep each target layer's input and
 output) and, per loss, one ``torch.autograd.grad`` of the summed loss with respect
 to the target layers' OUTPUTS give every sample's gradient, because sample ``n``'s
 loss depends only on sample ``n``'s activations (the module is in eval mode).
@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .losses import per_sample_loss
@@ -42,24 +41,39 @@ def _linear_grad(attr, inp, gout):
     return torch.bmm(g.transpose(1, 2), i)
 
 
+def _grouped_weight_grad(inp, gout, weight_shape, sub):
+    """Per-sample ``conv2d`` weight gradients as ONE grouped convolution backward.
+
+    Stacking the batch along channels (groups = batch size) turns the N
+    per-sample weight gradients into a single ``conv2d_weight`` call, which is
+    much faster than materialising im2col patches.
+    """
+    n = inp.shape[0]
+    grad = torch.nn.grad.conv2d_weight(
+        inp.reshape((1, n * inp.shape[1]) + tuple(inp.shape[2:])),
+        (n * weight_shape[0],) + tuple(weight_shape[1:]),
+        gout.reshape((1, n * gout.shape[1]) + tuple(gout.shape[2:])),
+        stride=sub.stride,
+        padding=sub.padding,
+        dilation=sub.dilation,
+        groups=n,
+    )
+    return grad.view((n,) + tuple(weight_shape))
+
+
 def _conv_grad(sub, attr, inp, gout):
-    n = gout.shape[0]
     if attr == "bias":
         return gout.flatten(2).sum(2)
-    unf = F.unfold(inp, sub.kernel_size, dilation=sub.dilation, padding=sub.padding, stride=sub.stride)
-    gw = torch.bmm(gout.flatten(2), unf.transpose(1, 2))
-    return gw.view((n,) + tuple(sub.weight.shape))
+    return _grouped_weight_grad(inp, gout, tuple(sub.weight.shape), sub)
 
 
 def _conv_transpose_grad(sub, attr, inp, gout):
-    n = gout.shape[0]
     if attr == "bias":
         return gout.flatten(2).sum(2)
-    # ConvTranspose2d is the adjoint of a convolution: unfolding the output gradient
-    # with the same geometry lines it up with the layer's input pixels.
-    unf = F.unfold(gout, sub.kernel_size, dilation=sub.dilation, padding=sub.padding, stride=sub.stride)
-    gw = torch.bmm(inp.flatten(2), unf.transpose(1, 2))
-    return gw.view((n,) + tuple(sub.weight.shape))
+    # ConvTranspose2d is the adjoint of a convolution with the same geometry: its
+    # weight gradient is that convolution's weight gradient with the roles of
+    # input and output gradient swapped (weight layout Cin x Cout x kh x kw).
+    return _grouped_weight_grad(gout, inp, tuple(sub.weight.shape), sub)
 
 
 _CLOSED_FORMS = {

@@ -289,3 +289,14 @@ def test_verbose_shows_progress(digits28, capsys):
         GradientFeatureTransformer(epochs=2, verbose=True, random_state=0).fit(digits28)
     err = capsys.readouterr().err
     assert "fit GradientFeatureTransformer" in err and "loss=" in err
+
+
+def test_memory_guard_fails_early_with_advice(fitted, digits28, monkeypatch):
+    import skgrad._base as base
+
+    # 96 x 1872 float32 = 718 kB of output; pretend only 100 kB are available
+    monkeypatch.setattr(base, "available_memory_bytes", lambda: 100_000)
+    with pytest.raises(MemoryError, match="reduction='norm'.*transform_to_npy"):
+        fitted.transform(digits28)
+    monkeypatch.setattr(base, "available_memory_bytes", lambda: 10**9)
+    assert fitted.transform(digits28).shape == (96, 1872)

@@ -114,7 +114,9 @@ def _parse_scale(scale):
     else:
         try:
             scales = tuple(float(s) for s in scale)
-        except TypeError:
+        except (TypeError, ValueError):
+            scales = ()
+        if isinstance(scale, str):
             scales = ()
         if len(scales) != 2:
             raise ValueError(

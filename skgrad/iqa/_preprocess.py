@@ -18,7 +18,10 @@ One image goes through, in this order (MATLAB conventions, reproduced exactly):
 MATLAB ``patches`` matrix; flattening a ``(n_patches, k)`` result in C order is
 the same as MATLAB's ``result(:)`` on the ``k x n_patches`` matrix.
 """
+from functools import wraps
+
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from ._imresize import imresize
 
@@ -33,6 +36,21 @@ _YCBCR_MATRIX = np.array([
     [-(_KR / (2 - 2 * _KB)), -(1 - _KR - _KB) / (2 - 2 * _KB), 0.5],
     [0.5, -(1 - _KR - _KB) / (2 - 2 * _KR), -(_KB / (2 - 2 * _KR))],
 ])
+
+
+def _single_threaded_blas(func):
+    """Run ``func`` with one BLAS/LAPACK thread.
+
+    The matrices here are small (192 x 192 eigendecompositions, 192 x 400
+    products): a multi-threaded BLAS gains nothing on them and, on a busy machine,
+    its spinning threads make them 10-100x slower.  scikit-learn limits BLAS
+    the same way (e.g. in KMeans).
+    """
+    @wraps(func)
+    def wrapper(*args, **kwargs):
+        with threadpool_limits(limits=1, user_api="blas"):
+            return func(*args, **kwargs)
+    return wrapper
 
 
 def _check_rgb_uint8(image, name="image"):
@@ -109,7 +127,7 @@ def to_ygcr(image):
     >>> import numpy as np
     >>> from skgrad.iqa import to_ygcr
     >>> to_ygcr(np.array([[[10, 200, 30]]], dtype=np.uint8))
-    array([[[134, 200,  44]]], dtype=uint8)
+    array([[[122, 200,  57]]], dtype=uint8)
     """
     ygcr = rgb2ycbcr(image)
     ygcr[..., 1] = np.asarray(image)[..., 1]
@@ -208,6 +226,7 @@ def _zca_transform(patches, epsilon):
     return mean, zca
 
 
+@_single_threaded_blas
 def prepare_patches(image, patch_size=8, scale=0.5, epsilon=0.1):
     """Whitened Y-G-Cr patches of one uint8 RGB image (steps 1-4 of the module).
 

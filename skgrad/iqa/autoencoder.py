@@ -145,7 +145,7 @@ class SparsePatchAutoencoder(BaseEstimator):
         >>> path = os.path.join(tempfile.mkdtemp(), "tiny.mat")
         >>> savemat(path, {"optTheta": theta})
         >>> model = SparsePatchAutoencoder.from_mat(path)
-        >>> model.n_hidden, model.W1_[1, 0], model.W1_[0, 1]  # column-major
+        >>> model.n_hidden, float(model.W1_[1, 0]), float(model.W1_[0, 1])  # column-major
         (4, 1.0, 4.0)
         """
         path = Path(path)

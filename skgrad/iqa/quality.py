@@ -20,13 +20,14 @@ The feature functions return the unthresholded feature vectors so that a learned
 model can reuse them.
 """
 from collections import namedtuple
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 import numpy as np
 from scipy import stats
 from sklearn.utils.validation import check_is_fitted
 
-from ._preprocess import _check_rgb_uint8, prepare_patches
+from ._preprocess import _check_rgb_uint8, _single_threaded_blas, prepare_patches
 
 __all__ = ["activation_quality", "gradient_quality", "activation_features",
            "gradient_features", "unit_weights", "pooled_score", "GradientFeatures"]
@@ -63,11 +64,30 @@ def _check_pair(reference, distorted, model):
     return reference, distorted
 
 
+@lru_cache(maxsize=1)
+def _executor():
+    """Two worker threads: the reference and the distorted image are independent
+    and NumPy releases the GIL in the heavy steps (sorting, BLAS, ufuncs)."""
+    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="skgrad-iqa")
+
+
+def _both(func, first, second):
+    """``(func(first), func(second))``, the first one in a worker thread."""
+    future = _executor().submit(func, first)
+    second_result = func(second)
+    return future.result(), second_result
+
+
 def _patches(image, model):
     return prepare_patches(image, patch_size=model.patch_size, scale=model.scale,
                            epsilon=model.epsilon)
 
 
+def _patch_pair(reference, distorted, model):
+    return _both(lambda image: _patches(image, model), reference, distorted)
+
+
+@_single_threaded_blas
 def activation_features(reference, distorted, model):
     """UNIQUE features: hidden activations of every whitened patch.
 
@@ -97,8 +117,8 @@ def activation_features(reference, distorted, model):
     (30,)
     """
     reference, distorted = _check_pair(reference, distorted, model)
-    return (model.encode(_patches(reference, model)).ravel(),
-            model.encode(_patches(distorted, model)).ravel())
+    ref_patches, dist_patches = _patch_pair(reference, distorted, model)
+    return model.encode(ref_patches).ravel(), model.encode(dist_patches).ravel()
 
 
 def unit_weights(gradient, n_luma=64):
@@ -168,6 +188,7 @@ def _logit_features(patches, gradient, weights):
     return features.ravel()
 
 
+@_single_threaded_blas
 def gradient_features(reference, distorted, model):
     """Gradient features of Kwon et al. (ICIP 2019) for a reference/distorted pair.
 
@@ -204,8 +225,7 @@ def gradient_features(reference, distorted, model):
     ((60,), (5,), (192, 5))
     """
     reference, distorted = _check_pair(reference, distorted, model)
-    ref_patches = _patches(reference, model)
-    dist_patches = _patches(distorted, model)
+    ref_patches, dist_patches = _patch_pair(reference, distorted, model)
     gradient = model.decoder_gradient(ref_patches)
     weights = unit_weights(gradient, n_luma=model.patch_size ** 2)
     return GradientFeatures(_logit_features(ref_patches, gradient, weights),
@@ -281,7 +301,9 @@ def _average_ranks(values):
         ranks[order] = np.arange(1.0, n + 1.0)
     else:
         average = 0.5 * (edges[:-1] + edges[1:] + 1)   # mean of the 1-based ranks
-        ranks[order] = np.repeat(average, np.diff(edges))
+        group = np.cumsum(boundary[:-1], dtype=np.intp)
+        group -= 1
+        ranks[order] = average.take(group)
     return ranks
 
 
@@ -289,8 +311,10 @@ def _spearman(x, y):
     """Spearman's rho: Pearson correlation of average ranks."""
     if np.isnan(x).any() or np.isnan(y).any():
         return float(stats.spearmanr(x, y).statistic)
-    rx = _average_ranks(x)
-    ry = _average_ranks(y)
+    if x.size >= 50_000:
+        rx, ry = _both(_average_ranks, x, y)
+    else:
+        rx, ry = _average_ranks(x), _average_ranks(y)
     rx -= rx.mean()
     ry -= ry.mean()
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -1,0 +1,165 @@
+"""Quality scores: input checks, feature oracles, pooling against scipy."""
+import numpy as np
+import pytest
+from scipy import stats
+from scipy.special import expit
+
+from skgrad.iqa import (SparsePatchAutoencoder, activation_features,
+                        activation_quality, gradient_features, gradient_quality,
+                        pooled_score, prepare_patches, unit_weights)
+from skgrad.iqa.quality import _argsort, _average_ranks, _spearman
+
+
+@pytest.fixture(scope="module")
+def model():
+    rng = np.random.default_rng(0)
+    m = SparsePatchAutoencoder(n_hidden=12)
+    m._set_params_vector(rng.normal(scale=0.3, size=2 * 12 * 192 + 12 + 192), 192)
+    return m
+
+
+@pytest.fixture(scope="module")
+def pair():
+    rng = np.random.default_rng(1)
+    yy, xx = np.mgrid[:64, :80]
+    base = 120 + 60 * np.sin(yy / 5.0)[..., None] * np.cos(xx / 7.0)[..., None]
+    reference = np.clip(base + rng.normal(0, 10, (64, 80, 3)), 0, 255).astype(np.uint8)
+    distorted = np.clip(reference + rng.normal(0, 25, reference.shape), 0, 255)
+    return reference, distorted.astype(np.uint8)
+
+
+@pytest.mark.parametrize("func", [activation_quality, gradient_quality])
+def test_input_validation(func, model, pair):
+    reference, distorted = pair
+    with pytest.raises(TypeError, match=r"uint8 RGB image.*\(H, W, 3\).*float64"):
+        func(reference.astype(float), distorted, model)
+    with pytest.raises(ValueError, match=r"distorted must be.*\(H, W, 3\).*\(64, 80\)"):
+        func(reference, distorted[..., 0], model)
+    with pytest.raises(ValueError, match=r"\(64, 80, 3\).*\(64, 72, 3\)"):
+        func(reference, distorted[:, :72], model)
+    with pytest.raises(ValueError, match="too small"):
+        func(reference[:12], distorted[:12], model)
+
+
+def test_unfitted_model_is_rejected(pair):
+    from sklearn.exceptions import NotFittedError
+    with pytest.raises(NotFittedError):
+        gradient_quality(*pair, SparsePatchAutoencoder())
+
+
+def test_activation_features_oracle(model, pair):
+    reference, distorted = pair
+    f_ref, f_dist = activation_features(reference, distorted, model)
+    for image, feats in ((reference, f_ref), (distorted, f_dist)):
+        patches = prepare_patches(image)
+        # MATLAB: sigmoid(W * patches + b) is n_hidden x N, flattened column-major
+        expected = expit(model.W1_ @ patches.T + model.b1_[:, None]).ravel(order="F")
+        np.testing.assert_allclose(feats, expected, rtol=1e-12)
+
+
+def _complex_features(patches, gradient, weights):
+    """Straight transcription with complex numbers (numpy's complex log)."""
+    y = gradient.T @ patches.T                                   # n_hidden x N
+    logit = np.log((y / (1 - y)).astype(complex))
+    return np.concatenate([(np.abs(logit) * weights[:, None]).ravel(order="F"),
+                           (np.angle(logit) * weights[:, None]).ravel(order="F")])
+
+
+def test_gradient_features_oracle(model, pair):
+    reference, distorted = pair
+    feats = gradient_features(reference, distorted, model)
+    ref_patches, dist_patches = prepare_patches(reference), prepare_patches(distorted)
+    activations = expit(ref_patches @ model.W1_.T + model.b1_)
+    gradient = np.zeros((192, 12))
+    for x, a in zip(ref_patches, activations):
+        gradient += np.outer(model.W2_ @ a + model.b2_ - x, a)
+    gradient /= len(ref_patches)
+    np.testing.assert_allclose(feats.gradient, gradient, rtol=1e-10, atol=1e-15)
+    np.testing.assert_array_equal(feats.unit_weights, unit_weights(gradient))
+    for patches, vector in ((ref_patches, feats.reference),
+                            (dist_patches, feats.distorted)):
+        expected = _complex_features(patches, gradient, feats.unit_weights)
+        np.testing.assert_allclose(vector, expected, rtol=1e-12)
+    # the data exercise both branches of the complex logarithm
+    y = ref_patches @ gradient
+    assert (y < 0).any() and ((y > 0) & (y < 0.5)).any()
+
+
+def test_scores_equal_pooled_features(model, pair):
+    reference, distorted = pair
+    f_ref, f_dist = activation_features(reference, distorted, model)
+    a = f_ref.copy(); a[a < 0.025] = 0
+    b = f_dist.copy(); b[b < 0.025] = 0
+    expected = abs(stats.spearmanr(a, b).statistic) ** 10
+    assert activation_quality(reference, distorted, model) == pytest.approx(expected,
+                                                                            rel=1e-12)
+    feats = gradient_features(reference, distorted, model)
+    a, b = feats.reference.copy(), feats.distorted.copy()
+    a[a < 0.025] = 0
+    b[b < 0.025] = 0
+    expected = abs(stats.spearmanr(a, b).statistic) ** 10
+    assert gradient_quality(reference, distorted, model) == pytest.approx(expected,
+                                                                          rel=1e-12)
+    assert 0 < expected < 1
+
+
+def test_stronger_distortion_scores_lower(model, pair):
+    reference, _ = pair
+    rng = np.random.default_rng(7)
+    scores = []
+    for sigma in (2, 10, 40):
+        noisy = np.clip(reference + rng.normal(0, sigma, reference.shape), 0, 255)
+        scores.append(gradient_quality(reference, noisy.astype(np.uint8), model))
+    assert scores[0] > scores[1] > scores[2]
+
+
+def _tricky_vectors(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 4000))
+    v = rng.normal(size=n) * 10.0 ** float(rng.integers(-3, 4))
+    v[rng.random(n) < 0.3] = 0.0
+    v[rng.random(n) < 0.05] = -0.0
+    v[rng.random(n) < 0.1] = np.pi
+    near = rng.random(n) < 0.2
+    v[near] = v[near] * (1 + 1e-15)        # values equal up to the last bits
+    return v
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_ranks_and_spearman_match_scipy(seed):
+    x, y = _tricky_vectors(seed), _tricky_vectors(seed + 100)
+    n = min(x.size, y.size)
+    x, y = x[:n], y[:n]
+    np.testing.assert_array_equal(_average_ranks(x), stats.rankdata(x))
+    order = _argsort(x)
+    assert np.all(np.diff(x[order]) >= 0)
+    np.testing.assert_array_equal(np.sort(order), np.arange(n))
+    if n > 2 and np.ptp(x) > 0 and np.ptp(y) > 0:
+        assert _spearman(x, y) == pytest.approx(stats.spearmanr(x, y).statistic,
+                                                rel=1e-10, abs=1e-12)
+
+
+def test_argsort_resolves_near_ties_in_long_vectors():
+    # more than 2**16 values: the packed keys then drop 17+ mantissa bits, so
+    # neighbours 1 ulp apart collide and must be re-sorted exactly
+    rng = np.random.default_rng(3)
+    base = rng.random(1000)
+    x = np.concatenate([base, np.nextafter(base, 2), np.nextafter(base, -1),
+                        rng.random(70_000)])
+    rng.shuffle(x)
+    order = _argsort(x)
+    assert np.all(np.diff(x[order]) >= 0)
+    np.testing.assert_array_equal(_average_ranks(x), stats.rankdata(x))
+
+
+def test_pooled_score_thresholds_and_power():
+    ref = np.array([0.01, 0.02, 0.5, 0.3, 0.9])
+    dist = np.array([0.02, 0.01, 0.4, 0.35, 0.8])
+    # below 0.025 both are 0: a tie, identical ranking -> 1
+    assert pooled_score(ref, dist) == pytest.approx(1.0)
+    rho = stats.spearmanr([0, 0, 0.5, 0.3, 0.9], [0, 0, 0.3, 0.35, 0.8]).statistic
+    dist2 = np.array([0.02, 0.01, 0.3, 0.35, 0.8])
+    assert pooled_score(ref, dist2) == pytest.approx(abs(rho) ** 10)
+    assert pooled_score(ref, dist2, exponent=1) == pytest.approx(abs(rho))
+    with pytest.raises(ValueError, match="same length"):
+        pooled_score(ref, dist[:3])
