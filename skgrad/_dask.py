@@ -333,7 +333,9 @@ def extract_features(
         be visible to every worker under the same path (a shared filesystem
         for a multi-host cluster).
     chunk_size : int, default=256
-        Samples per task (and per zarr chunk).
+        Samples per task (and per zarr chunk), rounded up to a multiple of the
+        estimator's ``batch_size`` so that the batches are those of an
+        in-memory ``transform``.
     client : distributed.Client, optional
         Defaults to the client dask would use now; without any, dask's local
         threaded scheduler runs the tasks.
@@ -366,7 +368,8 @@ def extract_features(
     check_is_fitted(estimator, "module_")
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
         raise ValueError(f"chunk_size must be an int >= 1, got {chunk_size!r}")
-    chunk_size = int(chunk_size)
+    bs = int(estimator.batch_size)
+    chunk_size = -(-int(chunk_size) // bs) * bs  # whole batches, as skgrad.extract.transform_to_npy
     out = Path(out)
     suffix = out.suffix.lower()
     if suffix not in (".npy", ".zarr"):

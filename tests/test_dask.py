@@ -146,6 +146,8 @@ def test_transform_checks_shape_lazily(gft):
         gft.transform(da.zeros((4, 12, 12, 3, 1), dtype=np.uint8))
 
 
+# distributed also unpickles the scattered copy once in this process
+@pytest.mark.filterwarnings("ignore:this model was fitted on cuda:0:UserWarning")
 def test_cuda_fitted_model_runs_on_cpu_workers(client, images, gft):
     if torch.cuda.is_available():
         pytest.skip("needs a CPU-only machine to see the CUDA -> CPU fallback")
@@ -276,9 +278,9 @@ def test_extract_failure_leaves_no_output(client, tmp_path, images, gft):
 
 def test_extract_to_zarr(client, tmp_path, images, gft):
     zarr = pytest.importorskip("zarr", reason="zarr output is optional")
-    out = extract_features(gft, da.from_array(images, chunks=7), tmp_path / "f.zarr", chunk_size=8, client=client)
+    out = extract_features(gft, da.from_array(images, chunks=7), tmp_path / "f.zarr", chunk_size=5, client=client)
     z = zarr.open_array(str(out), mode="r")
-    assert z.shape == (30, gft.n_features_out_) and z.chunks == (8, gft.n_features_out_)
+    assert z.shape == (30, gft.n_features_out_) and z.chunks == (8, gft.n_features_out_)  # 5 -> whole batch
     _assert_close_to_in_memory(z[:], gft, images)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.zarr"]
 

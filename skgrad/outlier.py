@@ -1,0 +1,309 @@
+"""One-class out-of-distribution detection from autoencoder weight gradients.
+
+:class:`GradientOutlierDetector` needs clean (in-distribution) samples only: it
+trains the autoencoder of a :class:`~skgrad.GradientFeatureTransformer` on part
+of them and learns, on a held-out part, what the per-sample gradients of clean
+data look like.  A new sample is scored by how far its gradients lie from
+those.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator, OutlierMixin, clone
+from sklearn.covariance import LedoitWolf
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from .transformers import GradientFeatureTransformer
+
+__all__ = ["GradientOutlierDetector"]
+
+_METHODS = ("mahalanobis", "cosine")
+_EPS = 1e-12
+
+
+class GradientOutlierDetector(OutlierMixin, BaseEstimator):
+    """Unsupervised outlier detector on the per-sample weight gradients of an autoencoder.
+
+    ``fit`` takes clean samples only.  It splits them: the autoencoder of
+    ``transformer`` is trained on a ``1 - validation_fraction`` share, and the
+    statistics of clean gradients are taken on the held-out rest (gradients of
+    the very samples the autoencoder was trained on are smaller than those of
+    new clean samples, which would bias the statistics).
+
+    The gradient features are grouped in blocks, one per (loss, parameter)
+    pair of the transformer (for the default ``"vae"`` preset: the BCE
+    gradient of ``up.6.weight`` and the KL gradient of ``down.6.weight``).  Per
+    block two numbers describe a sample: the logarithm of the gradient's L2
+    norm (how much the model would have to change) and the cosine similarity
+    of the gradient to the mean held-out gradient of that block (in which
+    direction; the idea of GradCon, Kwon et al. 2020).
+
+    - ``method="mahalanobis"`` (default): ``score_samples`` is minus the squared
+      Mahalanobis distance of these per-block numbers, standardised, to those
+      of the held-out samples (Ledoit-Wolf covariance).  The log norm makes
+      the score two-sided: gradients much *smaller* than usual (e.g. for
+      blurred or darkened images, which are easier to reconstruct) are
+      outlying too.
+    - ``method="cosine"``: ``score_samples`` is the mean over blocks of the
+      cosine similarity to the mean held-out gradient (in [-1, 1]).
+
+    Higher scores mean more normal (the scikit-learn convention);
+    ``decision_function`` is ``score_samples - offset_`` and ``predict`` returns
+    +1 for inliers and -1 for outliers.
+
+    Parameters
+    ----------
+    transformer : GradientFeatureTransformer or None, default=None
+        The gradient features; ``None`` means ``GradientFeatureTransformer()``
+        (the paper's VAE).  It is cloned in ``fit``; when its
+        ``random_state`` is None, the clone gets a seed drawn from
+        ``random_state``.  Its ``reduction`` must be None (the raw
+        gradients).
+    method : {"mahalanobis", "cosine"}, default="mahalanobis"
+        How a sample's gradients are compared with those of clean data (see
+        above).
+    validation_fraction : float in [0, 1), default=0.2
+        Share of the ``fit`` samples held out from training the autoencoder
+        and used for the statistics of clean gradients.  0 uses the training
+        samples themselves (biased: they are reconstructed better than new
+        clean samples).
+    contamination : float in (0, 0.5], default=0.1
+        Expected share of outliers; sets the threshold ``offset_``: that share
+        of the ``fit`` samples is predicted as outliers.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the split into training and held-out samples, and the
+        transformer when its own ``random_state`` is None.
+
+    Attributes
+    ----------
+    transformer_ : GradientFeatureTransformer
+        The fitted transformer (its ``module_`` is the trained autoencoder).
+    blocks_ : list of str
+        Names of the gradient blocks, e.g. ``"bce:up.6.weight"``.
+    mean_gradients_ : list of ndarray
+        Mean held-out gradient per block.
+    scaler_ : StandardScaler
+        Standardises the per-block numbers (``method="mahalanobis"`` only,
+        else None).
+    covariance_ : LedoitWolf
+        Covariance of the standardised per-block numbers of the held-out
+        samples (``method="mahalanobis"`` only, else None).
+    validation_indices_ : ndarray of int
+        Indices (into the ``fit`` samples) of the held-out samples; all
+        indices when ``validation_fraction=0``.
+    offset_ : float
+        Threshold on ``score_samples``: the ``100 * contamination``
+        percentile of the scores of the ``fit`` samples.
+    n_features_in_ : int
+        Values per input sample.
+    feature_names_in_ : ndarray of str
+        Defined when fitted on a DataFrame.
+
+    See Also
+    --------
+    GradientFeatureTransformer : the gradient features, e.g. for a classifier
+        trained with outlier examples.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skgrad.outlier import GradientOutlierDetector
+    >>> from skgrad.datasets import load_digits_images
+    >>> from skgrad import GradientFeatureTransformer
+    >>> digits = load_digits_images(size=16).images[:300, :, :, None]
+    >>> det = GradientOutlierDetector(
+    ...     GradientFeatureTransformer(epochs=2), random_state=0).fit(digits[:200])
+    >>> rng = np.random.RandomState(0)
+    >>> noisy = np.clip(digits[200:] + rng.normal(0, 60, digits[200:].shape), 0, 255).astype(np.uint8)
+    >>> bool(det.score_samples(noisy).mean() < det.score_samples(digits[200:]).mean())
+    True
+    >>> det.predict(digits[200:205]).shape
+    (5,)
+    """
+
+    def __init__(
+        self,
+        transformer=None,
+        *,
+        method="mahalanobis",
+        validation_fraction=0.2,
+        contamination=0.1,
+        random_state=None,
+    ):
+        self.transformer = transformer
+        self.method = method
+        self.validation_fraction = validation_fraction
+        self.contamination = contamination
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ params
+    def _check_params(self):
+        if self.method not in _METHODS:
+            raise ValueError(f"method must be one of {_METHODS}, got {self.method!r}")
+        vf = self.validation_fraction
+        if isinstance(vf, bool) or not isinstance(vf, numbers.Real) or not 0.0 <= vf < 1.0:
+            raise ValueError(f"validation_fraction must be a float in [0, 1), got {vf!r}")
+        c = self.contamination
+        if isinstance(c, bool) or not isinstance(c, numbers.Real) or not 0.0 < c <= 0.5:
+            raise ValueError(f"contamination must be in (0, 0.5], got {c!r}")
+        if self.transformer is not None and not isinstance(self.transformer, GradientFeatureTransformer):
+            raise TypeError(
+                "transformer must be a GradientFeatureTransformer or None, "
+                f"got {type(self.transformer).__name__}"
+            )
+        if self.transformer is not None and self.transformer.reduction is not None:
+            raise ValueError(
+                "the transformer's reduction must be None: the detector needs the raw gradients, "
+                f"got reduction={self.transformer.reduction!r}"
+            )
+
+    # --------------------------------------------------------------------- fit
+    def fit(self, X, y=None):
+        """Fit the autoencoder and the statistics of clean gradients on clean samples.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, H, W, C), (n_samples, H, W) or (n_samples, n_features)
+            Clean (in-distribution) samples, as the transformer takes them.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        rng = check_random_state(self.random_state)
+        transformer = clone(self.transformer if self.transformer is not None else GradientFeatureTransformer())
+        if transformer.random_state is None:
+            transformer.set_params(random_state=int(rng.randint(np.iinfo(np.int32).max)))
+
+        if not hasattr(X, "shape") and not hasattr(X, "iloc"):
+            X = np.asarray(X)
+        n = X.shape[0] if hasattr(X, "shape") else len(X)
+        if n < 2:
+            raise ValueError(f"{type(self).__name__} needs at least 2 samples to fit, got n_samples={n}")
+        if self.validation_fraction > 0:
+            n_val = min(max(int(round(self.validation_fraction * n)), 1), n - 1)
+            order = rng.permutation(n)
+            val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
+        else:
+            val_idx = train_idx = np.arange(n)
+
+        transformer.fit(_take(X, train_idx))
+        names = transformer.get_feature_names_out()
+        blocks, slices = _blocks(names)
+        # the transformer scores every fit sample, for the threshold
+        G = transformer.transform(X).astype(np.float64)
+        G_val = G[val_idx]
+        means = [G_val[:, s].mean(axis=0) for s in slices]
+
+        self.transformer_ = transformer
+        self.blocks_ = blocks
+        self._slices = slices
+        self.mean_gradients_ = means
+        self.validation_indices_ = val_idx
+        self.scaler_ = self.covariance_ = None
+        if self.method == "mahalanobis":
+            summary = self._summary(G_val)
+            self.scaler_ = StandardScaler().fit(summary)
+            self.covariance_ = LedoitWolf().fit(self.scaler_.transform(summary))
+        self.n_features_in_ = transformer.n_features_in_
+        if hasattr(transformer, "feature_names_in_"):
+            self.feature_names_in_ = transformer.feature_names_in_
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        self.offset_ = float(np.percentile(self._score_gradients(G), 100.0 * self.contamination))
+        return self
+
+    # ----------------------------------------------------------------- scoring
+    def _cosines(self, G):
+        cols = []
+        for s, m in zip(self._slices, self.mean_gradients_):
+            g = G[:, s]
+            denom = np.linalg.norm(g, axis=1) * np.linalg.norm(m)
+            cols.append(np.where(denom > _EPS, g @ m / np.maximum(denom, _EPS), 0.0))
+        return np.stack(cols, axis=1)
+
+    def _summary(self, G):
+        log_norms = np.stack([np.log(np.linalg.norm(G[:, s], axis=1) + _EPS) for s in self._slices], axis=1)
+        return np.hstack([log_norms, self._cosines(G)])
+
+    def _score_gradients(self, G):
+        if self.method == "cosine":
+            return self._cosines(G).mean(axis=1)
+        return -self.covariance_.mahalanobis(self.scaler_.transform(self._summary(G)))
+
+    def score_samples(self, X):
+        """Normality score of each sample: the higher, the more normal.
+
+        Parameters
+        ----------
+        X : array-like
+            Samples as in ``fit``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            Minus the squared Mahalanobis distance (``method="mahalanobis"``)
+            or the mean cosine similarity (``method="cosine"``).
+        """
+        check_is_fitted(self, "offset_")
+        G = self.transformer_.transform(X).astype(np.float64)
+        return self._score_gradients(G)
+
+    def decision_function(self, X):
+        """``score_samples(X) - offset_``: negative for outliers, positive for inliers.
+
+        Parameters
+        ----------
+        X : array-like
+            Samples as in ``fit``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        return self.score_samples(X) - self.offset_
+
+    def predict(self, X):
+        """+1 for inliers, -1 for outliers (``decision_function(X) < 0``).
+
+        Parameters
+        ----------
+        X : array-like
+            Samples as in ``fit``.
+
+        Returns
+        -------
+        ndarray of int of shape (n_samples,)
+        """
+        return np.where(self.decision_function(X) < 0, -1, 1)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        return tags
+
+
+def _take(X, idx):
+    if hasattr(X, "iloc"):
+        return X.iloc[idx]
+    return X[idx]
+
+
+def _blocks(names):
+    """Block names and column slices from ``"loss:param[i]"`` feature names (in order)."""
+    blocks, slices = [], []
+    start = 0
+    prefixes = [str(n).rsplit("[", 1)[0] for n in names]
+    for i in range(1, len(prefixes) + 1):
+        if i == len(prefixes) or prefixes[i] != prefixes[start]:
+            blocks.append(prefixes[start])
+            slices.append(slice(start, i))
+            start = i
+    return blocks, slices
