@@ -13,6 +13,7 @@ parameter gradients.  Any other parameter falls back to ``torch.func``
 from __future__ import annotations
 
 import contextlib
+import threading
 
 import torch
 from torch import nn
@@ -135,10 +136,13 @@ class PerSampleGradients:
     def __call__(self, x):
         """Gradients for a batch ``x``: a float32 tensor ``(N, n_features)`` on x's device."""
         records = {name: [] for name in self.hooked}
+        caller = threading.get_ident()
 
         def make_hook(name):
             def hook(mod, inputs, output):
-                records[name].append((inputs[0], output))
+                # the module may be shared with other threads' calls: keep our own
+                if threading.get_ident() == caller:
+                    records[name].append((inputs[0], output))
 
             return hook
 

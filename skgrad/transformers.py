@@ -1,6 +1,8 @@
 """The scikit-learn transformers: weight gradients and activations of a trained autoencoder."""
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import torch
 
@@ -357,10 +359,12 @@ class ActivationFeatureTransformer(AutoencoderTransformerBase):
     def _activations(self, module, layers, x):
         modules = dict(module.named_modules())
         store = {}
+        caller = threading.get_ident()
 
         def keep(name):
             def hook(mod, inputs, output):
-                store[name] = output
+                if threading.get_ident() == caller:  # the module may be shared across threads
+                    store[name] = output
 
             return hook
 

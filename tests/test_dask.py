@@ -147,7 +147,7 @@ def test_transform_checks_shape_lazily(gft):
 
 
 # distributed also unpickles the scattered copy once in this process
-@pytest.mark.filterwarnings("ignore:this model was fitted on cuda:0:UserWarning")
+@pytest.mark.filterwarnings("ignore:this model was fitted on cuda.0:UserWarning")
 def test_cuda_fitted_model_runs_on_cpu_workers(client, images, gft):
     if torch.cuda.is_available():
         pytest.skip("needs a CPU-only machine to see the CUDA -> CPU fallback")

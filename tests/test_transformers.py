@@ -300,3 +300,18 @@ def test_memory_guard_fails_early_with_advice(fitted, digits28, monkeypatch):
         fitted.transform(digits28)
     monkeypatch.setattr(base, "available_memory_bytes", lambda: 10**9)
     assert fitted.transform(digits28).shape == (96, 1872)
+
+
+@pytest.mark.parametrize("cls", [GradientFeatureTransformer, ActivationFeatureTransformer])
+def test_concurrent_transforms_on_one_estimator_from_threads(cls, digits28):
+    """Hooks on a shared module must record only their own thread's forward pass."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    est = cls(epochs=1, batch_size=8, random_state=0).fit(digits28)
+    parts = [digits28[i::4] for i in range(4)]
+    expected = [est.transform(p) for p in parts]
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(3):
+            got = list(pool.map(est.transform, parts))
+            for g, e in zip(got, expected):
+                np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-6 * np.abs(e).max())
