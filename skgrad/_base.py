@@ -103,6 +103,10 @@ class AutoencoderTransformerBase(TransformerMixin, BaseEstimator):
                 raise ValueError(
                     f"{name}: unknown module preset {self.module!r}; choose from {PRESETS} or pass a torch.nn.Module"
                 )
+        elif isinstance(self.module, type) and issubclass(self.module, torch.nn.Module):
+            raise TypeError(
+                f"{name}: module={self.module.__name__} is a class; pass an instance, e.g. module={self.module.__name__}()"
+            )
         elif not isinstance(self.module, torch.nn.Module):
             raise TypeError(
                 f"{name}: module must be one of {PRESETS} or a torch.nn.Module instance, got {type(self.module).__name__}"

@@ -88,15 +88,47 @@ def check_input(X, *, image_shape=None, require_unit_range=True, estimator_name=
                 f"{estimator_name} needs numeric images or rows, got an array of strings "
                 f"(dtype {X.dtype}); accepted: uint8 images, or float images in [0, 1]"
             )
-    X = check_array(
-        X,
-        dtype="numeric",
-        allow_nd=True,
-        ensure_2d=True,
-        ensure_min_samples=1,
-        ensure_min_features=1,
-        input_name="X",
-    )
+        if kind == "c":  # ValueError with sklearn's wording: check_complex_data expects it
+            raise ValueError(
+                f"Complex data not supported: {estimator_name} needs real images or rows, got dtype {X.dtype}; "
+                "accepted: uint8 images, or float images in [0, 1]"
+            )
+        if kind in ("M", "m", "V"):
+            raise TypeError(
+                f"{estimator_name} needs numeric images or rows, got an array of dtype {X.dtype}; "
+                "accepted: uint8 images, or float images in [0, 1]"
+            )
+    if np.isscalar(X) or getattr(X, "ndim", None) == 0:
+        raise ValueError(
+            f"{estimator_name} expects X of shape (n, H, W, C), (n, H, W) or (n, F); got a scalar "
+            "(0 dimensions). Reshape your data"
+        )
+    try:
+        X = check_array(
+            X,
+            dtype="numeric",
+            allow_nd=True,
+            ensure_2d=False,
+            ensure_min_samples=1,
+            ensure_min_features=1,
+            input_name="X",
+            ensure_all_finite=False,
+        )
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, TypeError) or "could not convert" in str(exc):
+            dtype = getattr(X, "dtype", None)
+            raise TypeError(
+                f"{estimator_name} needs numeric images or rows, but X holds values that are not numbers"
+                + (f" (dtype {dtype})" if dtype is not None else "")
+                + f": {exc}; accepted: uint8 images, or float images in [0, 1]"
+            ) from exc
+        raise
+    if X.ndim < 2:
+        raise ValueError(
+            f"{estimator_name} expects X of shape (n, H, W, C), (n, H, W) or (n, F); got an array with "
+            f"1 dimension, shape {X.shape}. Reshape your data: X[np.newaxis] for a single sample, "
+            "X.reshape(-1, 1) for a single feature"
+        )
     if X.dtype.kind == "b":
         X = X.astype(np.float32)
     if X.ndim > 4:
@@ -125,6 +157,18 @@ def check_input(X, *, image_shape=None, require_unit_range=True, estimator_name=
                 f"X holds images of shape {sample_shape} (H, W, C) but image_shape={image_shape}"
             )
     is_images = len(sample_shape) == 3
+    if min(sample_shape) < 1:
+        raise ValueError(
+            f"{estimator_name}: each sample must hold at least one value, got samples of shape {sample_shape}"
+        )
+    if X.dtype.kind == "f":
+        lo, hi = float(X.min()), float(X.max())
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            what = "NaN" if np.isnan(lo) or np.isnan(hi) else "infinity"
+            raise ValueError(
+                f"{estimator_name}: X contains {what}; accepted: finite values "
+                + ("(uint8 images, or float images in [0, 1])" if is_images or require_unit_range else "")
+            )
     if X.dtype == np.uint8:
         scale = 1.0 / 255.0
     else:
@@ -134,7 +178,7 @@ def check_input(X, *, image_shape=None, require_unit_range=True, estimator_name=
             if lo < 0.0 or hi > 1.0:
                 what = "images" if is_images else "input with a binary cross-entropy loss"
                 raise ValueError(
-                    f"{estimator_name}: float {what} must lie in [0, 1], got values in "
+                    f"{estimator_name}: {X.dtype} {what} must lie in [0, 1] (only uint8 is scaled by 1/255), got values in "
                     f"[{lo:.4g}, {hi:.4g}]; pass uint8 images (scaled by 1/255) or rescale "
                     "X to [0, 1]"
                 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+import scipy.sparse
 from sklearn.base import BaseEstimator, OutlierMixin, clone
 from sklearn.covariance import LedoitWolf
 from sklearn.preprocessing import StandardScaler
@@ -182,6 +183,10 @@ class GradientOutlierDetector(OutlierMixin, BaseEstimator):
         if transformer.random_state is None:
             transformer.set_params(random_state=int(rng.randint(np.iinfo(np.int32).max)))
 
+        if scipy.sparse.issparse(X):
+            raise TypeError(
+                f"{type(self).__name__} does not support sparse input; pass a dense array (X.toarray())"
+            )
         if not hasattr(X, "shape") and not hasattr(X, "iloc"):
             X = np.asarray(X)
         n = X.shape[0] if hasattr(X, "shape") else len(X)
@@ -226,7 +231,9 @@ class GradientOutlierDetector(OutlierMixin, BaseEstimator):
         for s, m in zip(self._slices, self.mean_gradients_):
             g = G[:, s]
             denom = np.linalg.norm(g, axis=1) * np.linalg.norm(m)
-            cols.append(np.where(denom > _EPS, g @ m / np.maximum(denom, _EPS), 0.0))
+            # einsum, not BLAS: a row's result must not depend on the other rows
+            dot = np.einsum("ij,j->i", g, m)
+            cols.append(np.where(denom > _EPS, dot / np.maximum(denom, _EPS), 0.0))
         return np.stack(cols, axis=1)
 
     def _summary(self, G):
@@ -236,7 +243,9 @@ class GradientOutlierDetector(OutlierMixin, BaseEstimator):
     def _score_gradients(self, G):
         if self.method == "cosine":
             return self._cosines(G).mean(axis=1)
-        return -self.covariance_.mahalanobis(self.scaler_.transform(self._summary(G)))
+        z = self.scaler_.transform(self._summary(G)) - self.covariance_.location_
+        # the squared Mahalanobis distance, as LedoitWolf.mahalanobis, row by row
+        return -np.einsum("ij,jk,ik->i", z, self.covariance_.get_precision(), z)
 
     def score_samples(self, X):
         """Normality score of each sample: the higher, the more normal.

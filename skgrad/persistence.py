@@ -200,7 +200,7 @@ def save(estimator, path):
 
     See Also
     --------
-    load : the inverse.
+    load : The inverse.
 
     Examples
     --------
@@ -363,7 +363,7 @@ def load(path, *, device=None, module=None):
 
     See Also
     --------
-    save : the inverse.
+    save : The inverse.
 
     Examples
     --------

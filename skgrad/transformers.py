@@ -1,6 +1,7 @@
 """The scikit-learn transformers: weight gradients and activations of a trained autoencoder."""
 from __future__ import annotations
 
+import difflib
 import threading
 
 import numpy as np
@@ -205,10 +206,12 @@ class GradientFeatureTransformer(AutoencoderTransformerBase):
                 raise ValueError(f"layers gives no parameters for loss {l!r}")
             bad = [n for n in names if n not in known]
             if bad:
+                close = sorted({m for n in bad for m in difflib.get_close_matches(n, params, n=3)})
                 shown = ", ".join(params[:12]) + (", ..." if len(params) > 12 else "")
                 raise ValueError(
-                    f"layers names parameter(s) {bad} that the module does not have; "
-                    f"its parameters are: {shown}"
+                    f"layers names parameter(s) {bad} that the module does not have"
+                    + (f" (did you mean {', '.join(close)}?)" if close else "")
+                    + f"; its parameters are: {shown}"
                 )
         return resolved
 

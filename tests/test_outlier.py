@@ -102,18 +102,25 @@ def test_mahalanobis_score_matches_independent_computation(fitted, digits):
     np.testing.assert_allclose(det.score_samples(test), expected, rtol=1e-6, atol=1e-6)
 
 
-def test_validation_split(fitted, digits):
-    train, _ = digits
-    idx = fitted.validation_indices_
-    assert len(idx) == round(0.2 * len(train)) and len(np.unique(idx)) == len(idx)
-    assert idx.min() >= 0 and idx.max() < len(train)
-    # the held-out samples were not used to train the autoencoder: their reconstruction
-    # gradients are larger on average than those of the samples it was trained on
-    G = fitted.transformer_.transform(train)[:, :144]
-    held = np.zeros(len(train), bool)
+def test_validation_split_holds_samples_out_of_training():
+    """The autoencoder is trained on the complement of validation_indices_ only."""
+    X = load_digits_images(size=16).images[:100, :, :, None]
+    det = GradientOutlierDetector(
+        GradientFeatureTransformer(epochs=1, device="cpu", random_state=5), validation_fraction=0.3, random_state=0
+    ).fit(X)
+    idx = det.validation_indices_
+    assert len(idx) == 30 and len(np.unique(idx)) == 30 and 0 <= idx.min() and idx.max() < 100
+    held = np.zeros(len(X), bool)
     held[idx] = True
-    norms = np.linalg.norm(G, axis=1)
-    assert norms[held].mean() > norms[~held].mean()
+    oracle = GradientFeatureTransformer(epochs=1, device="cpu", random_state=5).fit(X[~held])
+    np.testing.assert_array_equal(det.transformer_.transform(X[:20]), oracle.transform(X[:20]))
+    # with validation_fraction=0 every sample is used for both
+    det0 = GradientOutlierDetector(
+        GradientFeatureTransformer(epochs=1, device="cpu", random_state=5), validation_fraction=0.0
+    ).fit(X)
+    np.testing.assert_array_equal(det0.validation_indices_, np.arange(100))
+    oracle = GradientFeatureTransformer(epochs=1, device="cpu", random_state=5).fit(X)
+    np.testing.assert_array_equal(det0.transformer_.transform(X[:20]), oracle.transform(X[:20]))
 
 
 def test_predict_and_decision_function_consistent(fitted, digits):
@@ -180,8 +187,15 @@ ESTIMATORS = [
     GradientOutlierDetector(_DENSE, method="cosine", validation_fraction=0.0),
 ]
 
-# Expected failures, each with its reason (none at present).
-EXPECTED_FAILED = {}
+# Expected failures, each with its reason.
+EXPECTED_FAILED = {
+    # The transformer's float32 gradients come from torch's batched kernels, which round
+    # differently for different batch sizes (relative differences ~1e-7 between transforming
+    # X at once and in pieces); the standardised log-norm/cosine/Mahalanobis score amplifies
+    # them to ~1e-6 relative, above the check's rtol of 1e-7.  Scores are still per-sample:
+    # no value depends on the other samples beyond float32 rounding.
+    "check_methods_subset_invariance": "float32 rounding of batched torch kernels, amplified by the score",
+}
 
 
 @parametrize_with_checks(ESTIMATORS, expected_failed_checks=lambda est: EXPECTED_FAILED)

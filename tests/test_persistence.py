@@ -52,6 +52,8 @@ def _same_params(a, b):
 
 def _assert_round_trip(est, loaded, X):
     assert type(loaded) is type(est)
+    # every attribute that fit (and set_output) set, public and private, is restored
+    assert sorted(vars(loaded)) == sorted(vars(est))
     _same_params(est, loaded)
     for attr in persistence._FITTED:
         assert getattr(loaded, attr) == getattr(est, attr), attr

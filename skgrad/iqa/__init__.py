@@ -31,3 +31,6 @@ __all__ = [
     "zca_whiten",
     "prepare_patches",
 ]
+from .paired import DEFAULT_AUTOENCODER, PairedGradientTransformer
+
+__all__ += ["PairedGradientTransformer", "DEFAULT_AUTOENCODER"]
