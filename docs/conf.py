@@ -59,12 +59,14 @@ templates_path = []
 
 
 # --------------------------------------------------------------------------
-# Work-around for one package docstring (reported upstream, remove when fixed):
-# the first line of AutoencoderTransformerBase.transform names the attribute
-# n_features_out_ without double backquotes, which reStructuredText reads as a
-# hyperlink reference to an unknown target ("n_features_out") -- an error under -W.
-# Only that docstring, and only that bare name, is touched.
-_BARE_REFERENCES = {"AutoencoderTransformerBase.transform": ("n_features_out_",)}
+# Work-around for package docstrings (reported, remove when fixed): these name the
+# attribute n_features_out_ without double backquotes, which reStructuredText reads
+# as a hyperlink reference to an unknown target ("n_features_out") -- an error
+# under -W.  Only these docstrings, and only that bare name, are touched.
+_BARE_REFERENCES = {
+    "AutoencoderTransformerBase.transform": ("n_features_out_",),
+    "PairedGradientTransformer.transform": ("n_features_out_",),
+}
 
 
 def _quote_bare_references(app, what, name, obj, options, lines):

@@ -17,10 +17,15 @@ Nothing is downloaded.  :func:`run_demo` returns a JSON-able dict; the report
 """
 from __future__ import annotations
 
+import json
 import os
 import platform
+import subprocess
+import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -160,9 +165,8 @@ def run_ood(cfg, *, random_state, device, batch_size, clock):
     t = time.perf_counter()
     clock(f"OOD: training the paper's VAE on {len(X_ae)} clean {digits.source} digits ({cfg.epochs} epochs)")
     gft = GradientFeatureTransformer("vae", **params).fit(X_ae)
-    # The same seed trains the very same network again: activations and gradients
-    # come from one VAE (checked below, not assumed).
-    aft = ActivationFeatureTransformer("vae", **params).fit(X_ae)
+    # The activations of that very network: fit copies the trained module (0 epochs).
+    aft = ActivationFeatureTransformer(gft.module_, epochs=0, batch_size=batch_size, device=device).fit(X_ae[:2])
     clock.mark("ood_fit_autoencoders", t)
     same = _same_weights(gft, aft)
 
@@ -300,11 +304,8 @@ def run_iqa(cfg, *, random_state, clock=None, threads=None):
     if threads is not None:  # in a worker process: limit BLAS there too
         from threadpoolctl import threadpool_limits
 
-        c0 = time.process_time()
         with threadpool_limits(limits=threads):
-            result = run_iqa(cfg, random_state=random_state, clock=clock)
-        result["cpu_s"] = round(time.process_time() - c0, 1)
-        return result
+            return run_iqa(cfg, random_state=random_state, clock=clock)
 
     from .datasets import load_sample_photos
     from .distortions import apply_challenge
@@ -404,6 +405,39 @@ def run_iqa(cfg, *, random_state, clock=None, threads=None):
 
 
 # --------------------------------------------------------------------------- #
+def _start_iqa_process(cfg, random_state, threads, tmp):
+    """Run :func:`run_iqa` in a fresh interpreter (no multiprocessing: it would
+    re-import the caller's ``__main__``); the result comes back as JSON."""
+    result_path = Path(tmp) / "iqa.json"
+    job = json.dumps({"cfg": asdict(cfg), "random_state": random_state, "threads": threads,
+                      "out": os.fspath(result_path)})
+    env = dict(os.environ)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the folder holding skgrad/
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from skgrad._demo import _iqa_worker; _iqa_worker(sys.argv[1])", job],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+    )
+    return proc, result_path
+
+
+def _finish_iqa_process(proc, result_path):
+    _, err = proc.communicate()
+    if proc.returncode != 0 or not result_path.exists():
+        tail = "\n".join(err.decode("utf-8", "replace").strip().splitlines()[-8:])
+        raise RuntimeError(f"the IQA proxy process failed (exit code {proc.returncode}):\n{tail}")
+    return json.loads(result_path.read_text())
+
+
+def _iqa_worker(job):
+    job = json.loads(job)
+    cfg = DemoConfig(**job["cfg"])
+    c0 = time.process_time()
+    result = run_iqa(cfg, random_state=job["random_state"], threads=job["threads"])
+    result["cpu_s"] = round(time.process_time() - c0, 1)
+    Path(job["out"]).write_text(json.dumps(result))  # nan/inf pass through (non-strict JSON)
+
+
 def run_demo(*, quick=False, random_state=0, device="auto", batch_size=64, threads=1, parallel=None, log=None):
     """Run both experiments; returns the JSON-able results dict.
 
@@ -425,29 +459,26 @@ def run_demo(*, quick=False, random_state=0, device="auto", batch_size=64, threa
     previous = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(int(threads))
-    pool = None
+    proc = None
     try:
-        with threadpool_limits(limits=threads):
+        with threadpool_limits(limits=threads), tempfile.TemporaryDirectory(prefix="skgrad-demo-") as tmp:
             if parallel:
                 # The IQA proxy (numpy) runs in a second process while this one runs
                 # the OOD experiment (torch): two cores, both busy.
-                import multiprocessing
-                from concurrent.futures import ProcessPoolExecutor
-
-                pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-                iqa_future = pool.submit(run_iqa, cfg, random_state=random_state, threads=threads)
+                proc, result_path = _start_iqa_process(cfg, random_state, threads, tmp)
                 clock("IQA proxy started in a second process")
             ood = run_ood(cfg, random_state=random_state, device=device, batch_size=batch_size, clock=clock)
             if parallel:
                 clock("OOD done; waiting for the IQA proxy")
-                iqa = iqa_future.result()
+                iqa = _finish_iqa_process(proc, result_path)
             else:
                 iqa = run_iqa(cfg, random_state=random_state, clock=clock)
         used_threads = torch.get_num_threads()
     finally:
         torch.set_num_threads(previous)
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
     clock.marks.update(iqa.pop("stages_s"))
     iqa_cpu = iqa.pop("cpu_s", 0.0) if parallel else 0.0
     return {

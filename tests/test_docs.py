@@ -16,6 +16,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 GUIDE_PAGES = sorted((DOCS / "guide").glob("*.rst"))
+#: Pages whose ``>>>`` examples are run: the user guide and the front page.
+CODE_PAGES = [DOCS / "index.rst", *GUIDE_PAGES]
 
 #: Public modules whose ``__all__`` must be documented in docs/api.rst.
 PUBLIC_MODULES = [
@@ -109,8 +111,8 @@ def one_thread():
         torch.set_num_threads(before)
 
 
-@pytest.mark.parametrize("page", GUIDE_PAGES, ids=[p.stem for p in GUIDE_PAGES])
-def test_guide_page_code_runs(page, one_thread, tmp_path, monkeypatch):
+@pytest.mark.parametrize("page", CODE_PAGES, ids=[p.stem for p in CODE_PAGES])
+def test_page_code_runs(page, one_thread, tmp_path, monkeypatch):
     """Every ``>>>`` example of the page runs and prints what the page shows."""
     monkeypatch.chdir(tmp_path)  # pages that write files write them here
     flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
