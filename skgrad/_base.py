@@ -307,7 +307,7 @@ class AutoencoderTransformerBase(TransformerMixin, BaseEstimator):
 
     # --------------------------------------------------------------- transform
     def transform(self, X):
-        """Features of each sample, a float32 array of shape (n_samples, n_features_out_).
+        """Features of each sample, a float32 array of shape ``(n_samples, n_features_out_)``.
 
         ``X`` is processed in chunks of ``batch_size``; each sample's features
         depend on that sample alone.

@@ -53,6 +53,7 @@ _COMMON_PARAMS = """    module : {"vae", "cae", "dense"} or torch.nn.Module, def
 _COMMON_ATTRS = """    module_ : torch.nn.Module
         The trained module, in eval mode, on ``device_``.
     device_ : torch.device
+        Where the module lives and ``transform`` runs.
     history_ : list of float
         Mean per-sample training loss per epoch.
     losses_ : tuple of str
@@ -60,6 +61,7 @@ _COMMON_ATTRS = """    module_ : torch.nn.Module
     n_features_in_ : int
         Values per input sample (``H*W*C`` for images).
     n_features_out_ : int
+        Number of output features (columns of ``transform``).
     sample_shape_ : tuple
         ``(H, W, C)`` for images, ``(F,)`` for rows.
     feature_names_in_ : ndarray of str
