@@ -155,10 +155,12 @@ def tuned_svr(features, target, groups):
 
 def format_table(rows, columns, title):
     width = max(len(r) for r in rows) + 2
-    lines = [title, "metric".ljust(width) + "".join(f"{c:>10}" for c in columns)]
+    widths = [max(9, len(c)) + 1 for c in columns]
+    lines = [title, "metric".ljust(width) + "".join(
+        c.rjust(w) for c, w in zip(columns, widths))]
     for name, values in rows.items():
         lines.append(name.ljust(width) + "".join(
-            f"{values.get(c, float('nan')):>10.3f}" for c in columns))
+            f"{values.get(c, float('nan')):>{w}.3f}" for c, w in zip(columns, widths)))
     return "\n".join(lines)
 
 

@@ -240,5 +240,10 @@ def check_targets(summary, quick):
     print(f"  one-class detector mean AUROC {oc:.3f} >= 0.85: {'met' if oc >= 0.85 else 'MISSED'}")
 
 
+def main(argv=None):
+    run(parse_args(argv))
+    return 0
+
+
 if __name__ == "__main__":
-    run(parse_args())
+    sys.exit(main())

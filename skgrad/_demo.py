@@ -62,9 +62,9 @@ FULL = DemoConfig(
 )
 
 QUICK = DemoConfig(
-    n_autoencoder=600,
-    n_classifier=300,
-    n_test=300,
+    n_autoencoder=500,
+    n_classifier=250,
+    n_test=250,
     epochs=4,
     levels=(1, 5),
     iqa_size=128,

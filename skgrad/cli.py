@@ -651,7 +651,7 @@ def cmd_iqa(args):
     std = None if db.mos_std is None else np.asarray(db.mos_std, dtype=float)[:n]
     kind = "MOS" if db.higher_is_better else "DMOS"
     reports = {}
-    if n >= 2:
+    if n >= 3:
         import warnings
 
         for m in metrics:
@@ -688,7 +688,7 @@ def cmd_iqa(args):
         print("  (SROCC/KROCC on raw scores; PLCC/RMSE after the 5-parameter logistic fit"
               + ("; signs flipped for DMOS" if not db.higher_is_better else "") + ")")
     else:
-        _note("fewer than 2 pairs: no correlation metrics")
+        _note(f"{n} pair{'s' if n != 1 else ''}: correlation metrics need at least 3")
     print(f"scores: {csv_path.resolve()}")
     return 0
 
@@ -731,13 +731,20 @@ def cmd_extract(args):
                 print(f"{out} is complete: nothing to resume")
                 return 0
             _note(f"--resume: no interrupted run at {partial_npy}; starting from the beginning")
-        elif partial_paths.exists():
-            before = partial_paths.read_text(encoding="utf-8").splitlines()
-            if before != rel:
-                raise CLIError(
-                    f"--resume: the image files under --images {args.images} are not those of the interrupted run "
-                    f"({len(rel)} now, {len(before)} then); run again without --resume"
-                )
+        else:
+            if partial_paths.exists():
+                before = partial_paths.read_text(encoding="utf-8").splitlines()
+                if before != rel:
+                    raise CLIError(
+                        f"--resume: the image files under --images {args.images} are not those of the interrupted "
+                        f"run ({len(rel)} now, {len(before)} then); run again without --resume"
+                    )
+            try:
+                done = json.loads(_partial(out, ".json").read_text())["rows_done"]
+            except (OSError, ValueError, KeyError, TypeError):
+                done = None
+            if done is not None:
+                _note(f"--resume: continuing the interrupted run at row {done} of {len(rel)}")
     check_images(paths, "--images")
 
     kind, model = _resolve_model(args.model, args)

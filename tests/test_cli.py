@@ -1,0 +1,430 @@
+"""The ``skgrad`` command, driven in subprocesses on tiny data written to tmp_path."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from scipy import stats
+from sklearn.metrics import roc_auc_score
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _env():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.pop("PYTHONWARNINGS", None)
+    return env
+
+
+def run_cli(*args, cwd=None, timeout=120):
+    return subprocess.run(
+        [sys.executable, "-m", "skgrad.cli", *map(str, args)],
+        capture_output=True, text=True, cwd=cwd, env=_env(), timeout=timeout,
+    )
+
+
+def start_cli(*args, cwd=None):
+    return subprocess.Popen(
+        [sys.executable, "-m", "skgrad.cli", *map(str, args)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd, env=_env(),
+    )
+
+
+def _ok(proc):
+    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    assert "Traceback" not in proc.stderr
+    return proc
+
+
+def _digits(n, offset=0):
+    from skgrad.datasets import load_digits_images
+
+    imgs = load_digits_images(size=28).images[offset : offset + n]
+    return np.repeat(imgs[..., None], 3, axis=-1)
+
+
+def _save(images, folder, fmt="png", names=None):
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, img in enumerate(images):
+        Image.fromarray(img).save(folder / (names[i] if names else f"{i:05d}.{fmt}"))
+    return folder
+
+
+def _read_csv(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+# --------------------------------------------------------------------------- #
+# demo
+# --------------------------------------------------------------------------- #
+def test_demo_quick_writes_a_self_contained_report(tmp_path):
+    out = tmp_path / "report"
+    proc = _ok(run_cli("demo", "--quick", "--output", out, timeout=180))
+    for name in ("report.html", "metrics.json", "ood_roc.png", "ood_auroc.png", "iqa_levels.png"):
+        assert (out / name).is_file(), name
+    for png in out.glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # strict JSON: no NaN/Infinity tokens
+    def no_constants(token):
+        raise AssertionError(f"metrics.json holds {token}")
+
+    m = json.loads((out / "metrics.json").read_text(), parse_constant=no_constants)
+    ood, iqa = m["ood"], m["iqa"]
+    from skgrad.distortions import CHALLENGES
+
+    assert set(ood["challenges"]) == set(CHALLENGES) - {"decolorization", "gaussian_blur"}
+    assert {"gradients", "activations", "reconstruction_error"} <= set(ood["features"])
+    assert ood["model"]["gradient_features"] == 1872  # the paper's 144 + 1728
+    # every (challenge, level, feature) was tested, and the summaries follow from the rows
+    rows = ood["results"]
+    assert len(rows) == len(ood["challenges"]) * len(ood["levels"]) * len(ood["features"])
+    for c in ood["challenges"]:
+        for f in ood["features"]:
+            aucs = [r["auroc"] for r in rows if r["challenge"] == c and r["feature"] == f]
+            assert ood["mean_auroc_by_challenge"][c][f] == pytest.approx(np.mean(aucs), abs=1e-12)
+    for r in rows:
+        assert 0.0 <= r["auroc"] <= 1.0 and 0.0 <= r["accuracy"] <= 1.0
+    # real behaviour, not chance: gradients separate clean digits from unseen strong haze/exposure
+    by = ood["mean_auroc_by_challenge"]
+    assert by["haze"]["gradients"] > 0.9 and by["exposure"]["gradients"] > 0.8
+    assert ood["summary"]["gradients"]["auroc"] > 0.65
+
+    # IQA summary recomputed from the raw rows with scipy
+    assert {"psnr", "ssim", "unique", "gradient"} <= set(iqa["metrics"])
+    for metric in iqa["metrics"]:
+        per_type = []
+        for d in iqa["distortions"]:
+            rhos = []
+            for photo in iqa["photos"]:
+                sel = [r for r in iqa["scores"] if r["reference"] == photo and r["distortion"] == d]
+                assert [r["level"] for r in sel] == [1, 2, 3, 4, 5]
+                rhos.append(stats.spearmanr([r[metric] for r in sel], [1, 2, 3, 4, 5]).statistic)
+            per_type.append(np.mean(rhos))
+            assert iqa["spearman_vs_level"][metric]["by_distortion"][d] == pytest.approx(per_type[-1])
+        assert iqa["spearman_vs_level"][metric]["mean"] == pytest.approx(np.mean(per_type))
+    # PSNR must fall with the level of additive noise on every photo
+    assert iqa["spearman_vs_level"]["psnr"]["by_distortion"]["noise"] == pytest.approx(-1.0)
+
+    page = (out / "report.html").read_text()
+    assert page.count('src="data:image/png;base64,') == 3  # the plots are embedded
+    assert "http://" not in page and "https://" not in page  # nothing to fetch
+    assert "<table>" in page and "Gradients vs activations" in page and "What the numbers mean" in page
+    # the summary printed on stdout, with the report path
+    assert "OOD detection" in proc.stdout and "IQA proxy" in proc.stdout
+    assert f"report: {(out / 'report.html').resolve()}" in proc.stdout
+
+
+# --------------------------------------------------------------------------- #
+# extract
+# --------------------------------------------------------------------------- #
+def test_extract_equals_in_process_transform(tmp_path):
+    import torch
+
+    from skgrad import GradientFeatureTransformer
+    from skgrad.datasets import read_images
+    from skgrad.persistence import save
+
+    imgs = _digits(40)
+    folder = _save(imgs[:30], tmp_path / "imgs" / "a")
+    _save(imgs[30:], tmp_path / "imgs" / "b", fmt="bmp")
+    # a larger image and a greyscale one: both are resized/converted like the rest
+    Image.fromarray(np.kron(imgs[0], np.ones((2, 2, 1), np.uint8))).save(folder / "big.png")
+    Image.fromarray(imgs[1][..., 0]).save(folder / "grey.png")
+    (folder / "notes.txt").write_text("not an image")
+    files = sorted(p.relative_to(tmp_path / "imgs").as_posix() for p in (tmp_path / "imgs").rglob("*")
+                   if p.suffix in (".png", ".bmp"))
+    X = read_images([tmp_path / "imgs" / f for f in files], 28)
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        est = GradientFeatureTransformer(epochs=1, batch_size=8, random_state=3, device="cpu").fit(X)
+        expected = est.transform(X)
+    finally:
+        torch.set_num_threads(previous)
+    model = save(est, tmp_path / "model.skgrad")
+
+    # a saved model
+    out = tmp_path / "feats" / "saved.npy"
+    _ok(run_cli("extract", "--model", model, "--images", tmp_path / "imgs", "--out", out, "--batch-size", 8))
+    np.testing.assert_array_equal(np.load(out), expected)
+    assert Path(str(out) + ".paths.txt").read_text().splitlines() == files
+    # a preset fitted on the images by the command itself: the same network
+    out2 = tmp_path / "feats" / "preset.npy"
+    _ok(run_cli("extract", "--model", "vae", "--epochs", 1, "--random-state", 3, "--images", tmp_path / "imgs",
+                "--out", out2, "--batch-size", 8, "--threads", 1))
+    np.testing.assert_array_equal(np.load(out2), expected)
+    assert sorted(p.name for p in (tmp_path / "feats").iterdir()) == [
+        "preset.npy", "preset.npy.paths.txt", "saved.npy", "saved.npy.paths.txt"]
+
+
+@pytest.fixture(scope="module")
+def many_images(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("many") / "imgs"
+    rng = np.random.RandomState(0)
+    base = _digits(200)
+    imgs = base[rng.randint(0, len(base), 2000)]
+    return _save(imgs, folder)
+
+
+def _kill_midway(proc, progress, n, sig):
+    """Send ``sig`` once the progress file reports some rows done (and not all)."""
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"the extract run ended (exit {proc.returncode}) before it could be interrupted: "
+                        f"{proc.stderr.read()}")
+        try:
+            done = json.loads(progress.read_text())["rows_done"]
+        except (OSError, ValueError):
+            done = 0
+        if done > 0:
+            proc.send_signal(sig)
+            proc.wait(timeout=60)
+            assert done < n
+            return done
+        time.sleep(0.002)
+    proc.kill()
+    pytest.fail("no progress within 90 s")
+
+
+EXTRACT_ARGS = ("--model", "vae", "--epochs", 1, "--batch-size", 2, "--chunk-size", 2, "--threads", 1)
+
+
+def test_extract_killed_then_resumed_equals_uninterrupted(many_images, tmp_path):
+    out = tmp_path / "f.npy"
+    partial = tmp_path / "f.npy.partial"
+    progress = tmp_path / "f.npy.partial.json"
+    proc = start_cli("extract", *EXTRACT_ARGS, "--images", many_images, "--out", out)
+    done = _kill_midway(proc, progress, 2000, signal.SIGKILL)
+    assert proc.returncode == -signal.SIGKILL
+    assert not out.exists() and not Path(str(out) + ".paths.txt").exists()  # no truncated output
+    assert partial.exists() and (tmp_path / "f.npy.partial.model").exists()
+
+    resumed = _ok(run_cli("extract", *EXTRACT_ARGS, "--images", many_images, "--out", out, "--resume"))
+    assert "continuing the interrupted run at row" in resumed.stderr
+    at = int(resumed.stderr.split("at row")[1].split()[0])
+    assert at >= done
+    ref = tmp_path / "ref.npy"
+    _ok(run_cli("extract", *EXTRACT_ARGS, "--images", many_images, "--out", ref))
+    a, b = np.load(out), np.load(ref)
+    assert a.shape == (2000, 1872)
+    np.testing.assert_array_equal(a, b)
+    assert Path(str(out) + ".paths.txt").read_text() == Path(str(ref) + ".paths.txt").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.npy", "f.npy.paths.txt", "ref.npy", "ref.npy.paths.txt"]
+
+
+def test_extract_ctrl_c_exits_130_and_resumes(many_images, tmp_path):
+    out = tmp_path / "f.npy"
+    proc = start_cli("extract", *EXTRACT_ARGS, "--images", many_images, "--out", out)
+    _kill_midway(proc, tmp_path / "f.npy.partial.json", 2000, signal.SIGINT)
+    err = proc.stderr.read()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted" in err and "--resume" in err
+    assert not out.exists()
+    # a changed folder cannot be resumed into the same file
+    extra = many_images.parent / "extra"
+    _save(_digits(3), extra)
+    changed = run_cli("extract", *EXTRACT_ARGS, "--images", extra, "--out", out, "--resume")
+    assert changed.returncode == 2 and "not those of the interrupted run" in changed.stderr
+    _ok(run_cli("extract", *EXTRACT_ARGS, "--images", many_images, "--out", out, "--resume"))
+    assert np.load(out, mmap_mode="r").shape == (2000, 1872)
+
+
+# --------------------------------------------------------------------------- #
+# ood and iqa
+# --------------------------------------------------------------------------- #
+def test_ood_labelled_subfolders_and_cure_tsr_names(tmp_path):
+    from skgrad.distortions import apply_challenge
+
+    X = _digits(160)
+    _save(X[:100], tmp_path / "train")
+    _save(X[100:130], tmp_path / "test" / "inlier")
+    _save(apply_challenge(X[130:160], "haze", 5), tmp_path / "test" / "outlier")
+    _save(apply_challenge(X[:30], "gaussian_blur", 1), tmp_path / "outl")
+
+    proc = _ok(run_cli("ood", "--train", tmp_path / "train", "--test", tmp_path / "test", "--outliers",
+                       tmp_path / "outl", "--epochs", 3, "--threads", 1, "--output", tmp_path / "o1"))
+    rows = _read_csv(tmp_path / "o1" / "scores.csv")
+    assert len(rows) == 60 and rows[0].keys() >= {"path", "class", "label", "score", "prediction"}
+    y = np.array([r["label"] == "outlier" for r in rows])
+    assert all((r["class"] == "outlier") == yy for r, yy in zip(rows, y))
+    s = np.array([float(r["score"]) for r in rows])
+    assert ((s >= 0) & (s <= 1)).all()  # outlier probabilities
+    rep = json.loads((tmp_path / "o1" / "metrics.json").read_text())["ood_report"]
+    assert rep["auroc"] == pytest.approx(roc_auc_score(y, s), abs=1e-6)
+    assert "AUROC" in proc.stdout
+
+    # CURE-TSR names: level 00 = challenge-free (inlier), the others outliers; one-class detector
+    names, imgs = [], []
+    for i in range(20):
+        names.append(f"01_03_00_00_{i:04d}.bmp")
+        imgs.append(X[100 + i])
+        names.append(f"01_03_12_05_{i:04d}.bmp")
+        imgs.append(apply_challenge(X[100 + i][None], "haze", 5)[0])
+    _save(imgs, tmp_path / "cure", names=names)
+    proc = _ok(run_cli("ood", "--train", tmp_path / "train", "--test", tmp_path / "cure", "--epochs", 3,
+                       "--threads", 1, "--output", tmp_path / "o2"))
+    rows = _read_csv(tmp_path / "o2" / "scores.csv")
+    assert len(rows) == 40
+    for r in rows:
+        assert r["label"] == ("outlier" if r["level"] != "0" else "inlier")
+        assert r["challenge"] in ("challenge_free", "haze")
+    y = np.array([r["label"] == "outlier" for r in rows])
+    s = np.array([float(r["score"]) for r in rows])
+    m = json.loads((tmp_path / "o2" / "metrics.json").read_text())
+    assert m["ood_report"]["auroc"] == pytest.approx(roc_auc_score(y, s), abs=1e-6)
+    assert m["ood_report"]["auroc"] > 0.9  # strong haze is far from clean digits
+    assert "one-class" in proc.stdout
+
+
+def _fake_tid2013(root, size=64):
+    from skgrad.datasets import load_sample_photos
+    from skgrad.distortions import apply_challenge
+
+    photos = load_sample_photos(size=size)[:3]
+    (root / "reference_images").mkdir(parents=True)
+    (root / "distorted_images").mkdir()
+    lines = []
+    for r, img in enumerate(photos, 1):
+        Image.fromarray(img).save(root / "reference_images" / f"I{r:02d}.BMP")
+        for d, name in ((1, "noise"), (8, "gaussian_blur")):
+            for lv in range(1, 6):
+                dist = apply_challenge(img[None], name, lv, random_state=r)[0]
+                Image.fromarray(dist).save(root / "distorted_images" / f"i{r:02d}_{d:02d}_{lv}.bmp")
+                lines.append(f"{6.5 - lv + 0.05 * r + 0.01 * d:.4f} i{r:02d}_{d:02d}_{lv}.bmp")
+    (root / "mos_with_names.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def test_iqa_on_a_tid2013_layout(tmp_path, shared_dir):
+    from skgrad.iqa import SparsePatchAutoencoder, activation_quality, gradient_quality
+
+    root = _fake_tid2013(tmp_path / "tid")
+    proc = _ok(run_cli("iqa", "--dataset", "tid2013", "--root", root, "--fit-hidden", 20, "--fit-patches", 1000,
+                       "--fit-iter", 5, "--threads", 1, "--output", tmp_path / "o"))
+    assert "no --weights given" in proc.stderr and "SROCC" in proc.stdout
+    rows = _read_csv(tmp_path / "o" / "scores.csv")
+    assert len(rows) == 30
+    # PSNR recomputed from the image files
+    for r in rows[:3]:
+        ref = np.asarray(Image.open(root / r["reference"]).convert("RGB"), dtype=float)
+        dist = np.asarray(Image.open(root / r["distorted"]).convert("RGB"), dtype=float)
+        assert float(r["psnr"]) == pytest.approx(10 * np.log10(255**2 / np.mean((ref - dist) ** 2)), rel=1e-6)
+    reports = json.loads((tmp_path / "o" / "metrics.json").read_text())["reports"]
+    mos = [float(r["mos"]) for r in rows]
+    for metric in ("psnr", "unique", "gradient"):
+        assert reports[metric]["srocc"] == pytest.approx(
+            stats.spearmanr([float(r[metric]) for r in rows], mos).statistic, abs=1e-9)
+
+    # with the authors' weights: the scores are those of the library functions
+    weights = shared_dir / "data" / "unique" / "ImageNet_Weights_YGCr.mat"
+    if not weights.is_file():
+        pytest.skip(f"{weights} is absent")
+    _ok(run_cli("iqa", "--dataset", "tid2013", "--root", root, "--weights", weights, "--limit", 3,
+                "--output", tmp_path / "w"))
+    rows = _read_csv(tmp_path / "w" / "scores.csv")
+    model = SparsePatchAutoencoder.from_mat(weights)
+    for r in rows:
+        ref = np.asarray(Image.open(root / r["reference"]).convert("RGB"))
+        dist = np.asarray(Image.open(root / r["distorted"]).convert("RGB"))
+        assert float(r["unique"]) == pytest.approx(activation_quality(ref, dist, model), rel=1e-7)
+        assert float(r["gradient"]) == pytest.approx(gradient_quality(ref, dist, model), rel=1e-7)
+
+
+# --------------------------------------------------------------------------- #
+# bad input: exit code 2, one line, no traceback
+# --------------------------------------------------------------------------- #
+@pytest.fixture(scope="module")
+def bad_inputs(tmp_path_factory):
+    t = tmp_path_factory.mktemp("bad")
+    good = _save(_digits(6), t / "good")
+    corrupt = _save(_digits(3), t / "corrupt")
+    (corrupt / "00001.png").write_bytes(b"this is not a PNG file")
+    (t / "empty").mkdir()
+    (t / "afile.txt").write_text("x")
+    mixed = _save(_digits(2), t / "mixed")
+    _save(_digits(2), mixed / "sub")
+    cure_mixed = _save(_digits(2), t / "cure_mixed", names=["01_01_00_00_0001.bmp", "photo.bmp"])
+    cure_no_clean = _save(_digits(2), t / "cure_no_clean", names=["01_01_04_02_0001.bmp", "01_01_04_03_0001.bmp"])
+    bad_mat = t / "weights.mat"
+    bad_mat.write_text("not a mat file")
+    cases = {
+        "images-missing": (["extract", "--model", "vae", "--images", t / "nope", "--out", t / "f.npy"], "no such directory"),
+        "images-is-file": (["extract", "--model", "vae", "--images", t / "afile.txt", "--out", t / "f.npy"], "not a directory"),
+        "images-empty": (["extract", "--model", "vae", "--images", t / "empty", "--out", t / "f.npy"], "no image files"),
+        "corrupt-image": (["extract", "--model", "vae", "--images", corrupt, "--out", t / "f.npy"], "00001.png"),
+        "model-unknown": (["extract", "--model", "vea", "--images", good, "--out", t / "f.npy"], "neither a preset"),
+        "model-not-a-save": (["extract", "--model", t / "afile.txt", "--images", good, "--out", t / "f.npy"],
+                             "not an skgrad estimator file"),
+        "out-is-dir": (["extract", "--model", "vae", "--images", good, "--out", good], "is a directory"),
+        "batch-size-zero": (["extract", "--model", "vae", "--images", good, "--out", t / "f.npy", "--batch-size", 0],
+                            "--batch-size"),
+        "batch-size-text": (["extract", "--model", "vae", "--images", good, "--out", t / "f.npy", "--batch-size", "x"],
+                            "--batch-size"),
+        "epochs-negative": (["extract", "--model", "vae", "--images", good, "--out", t / "f.npy", "--epochs", -1],
+                            "--epochs"),
+        "device-unknown": (["extract", "--model", "vae", "--images", good, "--out", t / "f.npy", "--device", "tpu"],
+                           "--device tpu"),
+        "seed-negative": (["demo", "--random-state", -1, "--output", t / "r"], "--random-state"),
+        "output-is-file": (["demo", "--quick", "--output", t / "afile.txt"], "--output"),
+        "train-missing": (["ood", "--train", t / "nope", "--test", good], "--train"),
+        "test-mixed-layout": (["ood", "--train", good, "--test", mixed], "unknown layout"),
+        "test-mixed-cure": (["ood", "--train", good, "--test", cure_mixed], "unknown layout"),
+        "train-cure-no-clean": (["ood", "--train", cure_no_clean, "--test", good], "challenge-free"),
+        "dataset-unknown": (["iqa", "--dataset", "live", "--root", t], "--dataset"),
+        "root-missing": (["iqa", "--dataset", "tid2013", "--root", t / "nope"], "--root"),
+        "root-wrong-layout": (["iqa", "--dataset", "kadid10k", "--root", good], "not a KADID-10k folder"),
+        "unknown-command": (["train"], "invalid choice"),
+        "no-command": ([], "required"),
+    }
+    _fake_tid2013(t / "tid", size=32)
+    cases["weights-missing"] = (["iqa", "--dataset", "tid2013", "--root", t / "tid", "--weights", t / "nope.mat"],
+                                "--weights")
+    cases["weights-corrupt"] = (["iqa", "--dataset", "tid2013", "--root", t / "tid", "--weights", bad_mat], "--weights")
+    with ThreadPoolExecutor(4) as pool:  # independent processes: run a few at a time
+        results = dict(zip(cases, pool.map(lambda c: run_cli(*c[0], cwd=t), cases.values())))
+    return cases, results
+
+
+BAD_CASES = [
+    "images-missing", "images-is-file", "images-empty", "corrupt-image", "model-unknown", "model-not-a-save",
+    "out-is-dir", "batch-size-zero", "batch-size-text", "epochs-negative", "device-unknown", "seed-negative",
+    "output-is-file", "train-missing", "test-mixed-layout", "test-mixed-cure", "train-cure-no-clean",
+    "dataset-unknown", "root-missing", "root-wrong-layout", "weights-missing", "weights-corrupt",
+    "unknown-command", "no-command",
+]
+
+
+@pytest.mark.parametrize("case", BAD_CASES)
+def test_bad_input_exits_2_with_one_line(bad_inputs, case):
+    cases, results = bad_inputs
+    proc = results[case]
+    expected = cases[case][1]
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("skgrad: error: ")
+    assert expected in lines[0]
+    assert proc.stdout == ""
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    proc = run_cli("extract", "--model", "vae", "--images", tmp_path / "nope", "--out", tmp_path / "f.npy", "--debug")
+    assert proc.returncode == 2
+    assert "Traceback" in proc.stderr and proc.stderr.strip().splitlines()[-1].startswith("skgrad: error: ")
