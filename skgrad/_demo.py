@@ -201,7 +201,7 @@ def run_ood(cfg, *, random_state, device, batch_size, clock):
 
     challenges = [c for c in CHALLENGES if c != train_name and changes_greyscale(c)]
     skipped = {c: "cannot change greyscale images" for c in CHALLENGES if not changes_greyscale(c)}
-    skipped[train_name] = f"the outlier type of the classifier's training set (level {train_level})"
+    skipped[train_name] = f"its level {train_level} trained the classifiers"
     features = list(clean_test_scores)
     rows, roc = [], {}
     t = time.perf_counter()

@@ -136,10 +136,6 @@ def _check_dir(path, option):
     return p
 
 
-def _is_hidden(rel):
-    return any(part.startswith(".") for part in rel.parts)
-
-
 def list_images(root, option):
     """Image files below ``root`` (recursively), sorted by their path relative to it."""
     root = _check_dir(root, option)
@@ -307,11 +303,11 @@ class _Images:
 # --------------------------------------------------------------------------- #
 # models
 # --------------------------------------------------------------------------- #
-def _load_saved_model(spec, device):
+def _load_saved_model(spec, device, option="--model"):
     try:
         from .persistence import load
     except ImportError as exc:  # pragma: no cover - persistence ships with skgrad
-        raise CLIError(f"--model {spec}: cannot load saved models here ({_one_line(exc)})") from None
+        raise CLIError(f"{option} {spec}: cannot load saved models here ({_one_line(exc)})") from None
     import warnings
 
     try:
@@ -319,7 +315,7 @@ def _load_saved_model(spec, device):
             warnings.simplefilter("ignore", UserWarning)  # "fitted on cuda, now on the CPU": we pass device
             return load(spec, device=device)
     except (FileNotFoundError, ValueError, TypeError) as exc:
-        raise CLIError(f"--model {spec}: {_one_line(exc)}") from None
+        raise CLIError(f"{option} {spec}: {_one_line(exc)}") from None
 
 
 def _resolve_model(spec, args):
@@ -418,6 +414,7 @@ def cmd_ood(args):
     for part in (train, test, outliers):
         if part is not None and part.note:
             _note(part.note)
+    _make_dir(out, "--output")  # before any fitting: fail early
 
     X_train = train.read(size)
     X_test = test.read(size)
@@ -470,7 +467,6 @@ def cmd_ood(args):
         method = "one-class GradientOutlierDetector (minus score_samples: higher = more outlying)"
     info.update(method=method, fitted=how, threshold=float(threshold))
 
-    out.mkdir(parents=True, exist_ok=True)
     csv_path = out / "scores.csv"
     header = ["path"]
     if test.layout == "classes":
@@ -531,6 +527,13 @@ def _auroc_by_group(y, scores, groups):
     return out
 
 
+def _make_dir(path, option):
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CLIError(f"{option} {path}: cannot create it: {_one_line(exc)}") from None
+
+
 class _atomic_open:
     """Write a text file through ``<name>.tmp`` and rename it when the block ends without error."""
 
@@ -539,7 +542,10 @@ class _atomic_open:
         self.tmp = self.path.with_name(self.path.name + ".tmp")
 
     def __enter__(self):
-        self.fh = open(self.tmp, "w", newline="", encoding="utf-8")
+        try:
+            self.fh = open(self.tmp, "w", newline="", encoding="utf-8")
+        except OSError as exc:
+            raise CLIError(f"cannot write {self.path}: {_one_line(exc)}") from None
         return self.fh
 
     def __exit__(self, exc_type, *rest):
@@ -581,6 +587,7 @@ def cmd_iqa(args):
     except ImportError as exc:  # pragma: no cover - skgrad.iqa ships with skgrad
         raise CLIError(f"skgrad.iqa is not available ({_one_line(exc)})") from None
 
+    _make_dir(out, "--output")  # before any fitting: fail early
     pairs = db.pairs
     n = len(pairs) if args.limit is None else min(args.limit, len(pairs))
     pairs = pairs[:n]
@@ -606,8 +613,9 @@ def cmd_iqa(args):
             raise CLIError(f"--weights {args.weights}: no such file")
         try:
             model = SparsePatchAutoencoder.from_mat(wpath)
-        except (ValueError, OSError, NotImplementedError, TypeError) as exc:
-            raise CLIError(f"--weights {args.weights}: {_one_line(exc)}") from None
+        except Exception as exc:  # scipy.io raises its own MatReadError (and others) for a bad file
+            raise CLIError(f"--weights {args.weights}: cannot load it as UNIQUE weights: "
+                           f"{type(exc).__name__}: {_one_line(exc)}") from None
         model_info = {"weights": os.fspath(wpath.resolve()), "n_hidden": int(model.n_hidden)}
     else:
         refs = list(dict.fromkeys(pairs[:, 0]))
@@ -663,7 +671,6 @@ def cmd_iqa(args):
                 warnings.simplefilter("ignore")
                 reports[m] = iqa_report(mos, s, std, higher_is_better=db.higher_is_better)
 
-    out.mkdir(parents=True, exist_ok=True)
     csv_path = out / "scores.csv"
     with _atomic_open(csv_path) as fh:
         w = csv.writer(fh)
@@ -764,11 +771,13 @@ def cmd_extract(args):
     else:
         size, channels = _size_arg(args) or (28, 28), 3
     X = ImageFolderArray(paths, size, channels)
+    _make_dir(parent, "--out: folder")  # before any fitting: fail early
 
     if kind == "preset":
         est = None
         if args.resume and partial_npy.exists() and partial_model.exists():
-            est = _load_saved_model(partial_model, args.device)  # the interrupted run's model, exactly
+            # the interrupted run's model, exactly
+            est = _load_saved_model(partial_model, args.device, "--resume: the interrupted run's model")
             est.set_params(batch_size=args.batch_size, verbose=False)
         if est is None:
             from . import ActivationFeatureTransformer, GradientFeatureTransformer
@@ -786,11 +795,9 @@ def cmd_extract(args):
     elif args.save_model:
         raise CLIError("--save-model applies to presets only (the model is already saved)")
 
-    parent.mkdir(parents=True, exist_ok=True)
     if not (args.resume and partial_npy.exists()):
-        tmp = partial_paths.with_name(partial_paths.name + ".tmp")
-        tmp.write_text("".join(r + "\n" for r in rel), encoding="utf-8")
-        os.replace(tmp, partial_paths)
+        with _atomic_open(partial_paths) as fh:
+            fh.write("".join(r + "\n" for r in rel))
         if kind == "preset":
             _save_model(est, partial_model, "--out", quiet=True)
     try:
@@ -800,6 +807,8 @@ def cmd_extract(args):
         if "cannot resume" in str(exc):
             raise CLIError(f"--resume: {_one_line(exc)}; run again without --resume") from None
         raise
+    except OSError as exc:  # images are read by ImageFolderArray (its own errors): this is the output
+        raise CLIError(f"--out {args.out}: cannot write: {_one_line(exc)}") from None
     os.replace(partial_paths, final_paths)
     partial_model.unlink(missing_ok=True)
     shape = np.load(out, mmap_mode="r").shape

@@ -172,17 +172,30 @@ def test_extract_equals_in_process_transform(tmp_path):
         "preset.npy", "preset.npy.paths.txt", "saved.npy", "saved.npy.paths.txt"]
 
 
+N_MANY = 1200
+
+
 @pytest.fixture(scope="module")
 def many_images(tmp_path_factory):
     folder = tmp_path_factory.mktemp("many") / "imgs"
     rng = np.random.RandomState(0)
     base = _digits(200)
-    imgs = base[rng.randint(0, len(base), 2000)]
-    return _save(imgs, folder)
+    return _save(base[rng.randint(0, len(base), N_MANY)], folder)
 
 
-def _kill_midway(proc, progress, n, sig):
-    """Send ``sig`` once the progress file reports some rows done (and not all)."""
+EXTRACT_ARGS = ("--model", "vae", "--epochs", 1, "--batch-size", 2, "--chunk-size", 2, "--threads", 1)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(many_images, tmp_path_factory):
+    """The features of an extract run that nothing interrupted."""
+    out = tmp_path_factory.mktemp("ref") / "ref.npy"
+    _ok(run_cli("extract", *EXTRACT_ARGS, "--images", many_images, "--out", out))
+    return out
+
+
+def _interrupt_midway(proc, progress, sig):
+    """Send ``sig`` as soon as the progress file reports rows done; returns that count."""
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -195,54 +208,47 @@ def _kill_midway(proc, progress, n, sig):
         if done > 0:
             proc.send_signal(sig)
             proc.wait(timeout=60)
-            assert done < n
+            assert done < N_MANY, "interrupted too late to test resuming"
             return done
-        time.sleep(0.002)
+        time.sleep(0.002)  # no delay in the extraction itself: poll fast
     proc.kill()
     pytest.fail("no progress within 90 s")
 
 
-EXTRACT_ARGS = ("--model", "vae", "--epochs", 1, "--batch-size", 2, "--chunk-size", 2, "--threads", 1)
-
-
-def test_extract_killed_then_resumed_equals_uninterrupted(many_images, tmp_path):
+def test_extract_killed_then_resumed_equals_uninterrupted(many_images, uninterrupted, tmp_path):
     out = tmp_path / "f.npy"
-    partial = tmp_path / "f.npy.partial"
-    progress = tmp_path / "f.npy.partial.json"
     proc = start_cli("extract", *EXTRACT_ARGS, "--images", many_images, "--out", out)
-    done = _kill_midway(proc, progress, 2000, signal.SIGKILL)
+    done = _interrupt_midway(proc, tmp_path / "f.npy.partial.json", signal.SIGKILL)
     assert proc.returncode == -signal.SIGKILL
     assert not out.exists() and not Path(str(out) + ".paths.txt").exists()  # no truncated output
-    assert partial.exists() and (tmp_path / "f.npy.partial.model").exists()
+    assert (tmp_path / "f.npy.partial").exists() and (tmp_path / "f.npy.partial.model").exists()
 
     resumed = _ok(run_cli("extract", *EXTRACT_ARGS, "--images", many_images, "--out", out, "--resume"))
-    assert "continuing the interrupted run at row" in resumed.stderr
-    at = int(resumed.stderr.split("at row")[1].split()[0])
-    assert at >= done
-    ref = tmp_path / "ref.npy"
-    _ok(run_cli("extract", *EXTRACT_ARGS, "--images", many_images, "--out", ref))
-    a, b = np.load(out), np.load(ref)
-    assert a.shape == (2000, 1872)
-    np.testing.assert_array_equal(a, b)
-    assert Path(str(out) + ".paths.txt").read_text() == Path(str(ref) + ".paths.txt").read_text()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.npy", "f.npy.paths.txt", "ref.npy", "ref.npy.paths.txt"]
+    at = int(resumed.stderr.split("continuing the interrupted run at row")[1].split()[0])
+    assert done <= at < N_MANY  # it continued; it did not start again
+    a = np.load(out)
+    assert a.shape == (N_MANY, 1872)
+    np.testing.assert_array_equal(a, np.load(uninterrupted))
+    assert Path(str(out) + ".paths.txt").read_text() == Path(str(uninterrupted) + ".paths.txt").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.npy", "f.npy.paths.txt"]  # no leftovers
 
 
-def test_extract_ctrl_c_exits_130_and_resumes(many_images, tmp_path):
+def test_extract_ctrl_c_exits_130_and_resumes(many_images, uninterrupted, tmp_path, capsys):
+    from skgrad.cli import main
+
     out = tmp_path / "f.npy"
     proc = start_cli("extract", *EXTRACT_ARGS, "--images", many_images, "--out", out)
-    _kill_midway(proc, tmp_path / "f.npy.partial.json", 2000, signal.SIGINT)
+    _interrupt_midway(proc, tmp_path / "f.npy.partial.json", signal.SIGINT)
     err = proc.stderr.read()
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "interrupted" in err and "--resume" in err
     assert not out.exists()
-    # a changed folder cannot be resumed into the same file
-    extra = many_images.parent / "extra"
-    _save(_digits(3), extra)
-    changed = run_cli("extract", *EXTRACT_ARGS, "--images", extra, "--out", out, "--resume")
-    assert changed.returncode == 2 and "not those of the interrupted run" in changed.stderr
+    # another folder cannot be resumed into the same file
+    extra = _save(_digits(3), many_images.parent / "extra")
+    assert main(["extract", *map(str, EXTRACT_ARGS), "--images", str(extra), "--out", str(out), "--resume"]) == 2
+    assert "not those of the interrupted run" in capsys.readouterr().err
     _ok(run_cli("extract", *EXTRACT_ARGS, "--images", many_images, "--out", out, "--resume"))
-    assert np.load(out, mmap_mode="r").shape == (2000, 1872)
+    np.testing.assert_array_equal(np.load(out), np.load(uninterrupted))
 
 
 # --------------------------------------------------------------------------- #
@@ -311,9 +317,7 @@ def _fake_tid2013(root, size=64):
     return root
 
 
-def test_iqa_on_a_tid2013_layout(tmp_path, shared_dir):
-    from skgrad.iqa import SparsePatchAutoencoder, activation_quality, gradient_quality
-
+def test_iqa_on_a_tid2013_layout_fits_a_model(tmp_path):
     root = _fake_tid2013(tmp_path / "tid")
     proc = _ok(run_cli("iqa", "--dataset", "tid2013", "--root", root, "--fit-hidden", 20, "--fit-patches", 1000,
                        "--fit-iter", 5, "--threads", 1, "--output", tmp_path / "o"))
@@ -331,10 +335,14 @@ def test_iqa_on_a_tid2013_layout(tmp_path, shared_dir):
         assert reports[metric]["srocc"] == pytest.approx(
             stats.spearmanr([float(r[metric]) for r in rows], mos).statistic, abs=1e-9)
 
-    # with the authors' weights: the scores are those of the library functions
+
+def test_iqa_with_the_authors_weights_gives_the_library_scores(tmp_path, shared_dir):
+    from skgrad.iqa import SparsePatchAutoencoder, activation_quality, gradient_quality
+
     weights = shared_dir / "data" / "unique" / "ImageNet_Weights_YGCr.mat"
     if not weights.is_file():
         pytest.skip(f"{weights} is absent")
+    root = _fake_tid2013(tmp_path / "tid")
     _ok(run_cli("iqa", "--dataset", "tid2013", "--root", root, "--weights", weights, "--limit", 3,
                 "--output", tmp_path / "w"))
     rows = _read_csv(tmp_path / "w" / "scores.csv")
@@ -350,81 +358,95 @@ def test_iqa_on_a_tid2013_layout(tmp_path, shared_dir):
 # bad input: exit code 2, one line, no traceback
 # --------------------------------------------------------------------------- #
 @pytest.fixture(scope="module")
-def bad_inputs(tmp_path_factory):
+def bad(tmp_path_factory):
     t = tmp_path_factory.mktemp("bad")
-    good = _save(_digits(6), t / "good")
+    _save(_digits(6), t / "good")
     corrupt = _save(_digits(3), t / "corrupt")
     (corrupt / "00001.png").write_bytes(b"this is not a PNG file")
     (t / "empty").mkdir()
     (t / "afile.txt").write_text("x")
     mixed = _save(_digits(2), t / "mixed")
     _save(_digits(2), mixed / "sub")
-    cure_mixed = _save(_digits(2), t / "cure_mixed", names=["01_01_00_00_0001.bmp", "photo.bmp"])
-    cure_no_clean = _save(_digits(2), t / "cure_no_clean", names=["01_01_04_02_0001.bmp", "01_01_04_03_0001.bmp"])
-    bad_mat = t / "weights.mat"
-    bad_mat.write_text("not a mat file")
-    cases = {
-        "images-missing": (["extract", "--model", "vae", "--images", t / "nope", "--out", t / "f.npy"], "no such directory"),
-        "images-is-file": (["extract", "--model", "vae", "--images", t / "afile.txt", "--out", t / "f.npy"], "not a directory"),
-        "images-empty": (["extract", "--model", "vae", "--images", t / "empty", "--out", t / "f.npy"], "no image files"),
-        "corrupt-image": (["extract", "--model", "vae", "--images", corrupt, "--out", t / "f.npy"], "00001.png"),
-        "model-unknown": (["extract", "--model", "vea", "--images", good, "--out", t / "f.npy"], "neither a preset"),
-        "model-not-a-save": (["extract", "--model", t / "afile.txt", "--images", good, "--out", t / "f.npy"],
-                             "not an skgrad estimator file"),
-        "out-is-dir": (["extract", "--model", "vae", "--images", good, "--out", good], "is a directory"),
-        "batch-size-zero": (["extract", "--model", "vae", "--images", good, "--out", t / "f.npy", "--batch-size", 0],
-                            "--batch-size"),
-        "batch-size-text": (["extract", "--model", "vae", "--images", good, "--out", t / "f.npy", "--batch-size", "x"],
-                            "--batch-size"),
-        "epochs-negative": (["extract", "--model", "vae", "--images", good, "--out", t / "f.npy", "--epochs", -1],
-                            "--epochs"),
-        "device-unknown": (["extract", "--model", "vae", "--images", good, "--out", t / "f.npy", "--device", "tpu"],
-                           "--device tpu"),
-        "seed-negative": (["demo", "--random-state", -1, "--output", t / "r"], "--random-state"),
-        "output-is-file": (["demo", "--quick", "--output", t / "afile.txt"], "--output"),
-        "train-missing": (["ood", "--train", t / "nope", "--test", good], "--train"),
-        "test-mixed-layout": (["ood", "--train", good, "--test", mixed], "unknown layout"),
-        "test-mixed-cure": (["ood", "--train", good, "--test", cure_mixed], "unknown layout"),
-        "train-cure-no-clean": (["ood", "--train", cure_no_clean, "--test", good], "challenge-free"),
-        "dataset-unknown": (["iqa", "--dataset", "live", "--root", t], "--dataset"),
-        "root-missing": (["iqa", "--dataset", "tid2013", "--root", t / "nope"], "--root"),
-        "root-wrong-layout": (["iqa", "--dataset", "kadid10k", "--root", good], "not a KADID-10k folder"),
-        "unknown-command": (["train"], "invalid choice"),
-        "no-command": ([], "required"),
-    }
+    _save(_digits(2), t / "cure_mixed", names=["01_01_00_00_0001.bmp", "photo.bmp"])
+    _save(_digits(2), t / "cure_no_clean", names=["01_01_04_02_0001.bmp", "01_01_04_03_0001.bmp"])
+    (t / "weights.mat").write_text("not a mat file")
     _fake_tid2013(t / "tid", size=32)
-    cases["weights-missing"] = (["iqa", "--dataset", "tid2013", "--root", t / "tid", "--weights", t / "nope.mat"],
-                                "--weights")
-    cases["weights-corrupt"] = (["iqa", "--dataset", "tid2013", "--root", t / "tid", "--weights", bad_mat], "--weights")
-    with ThreadPoolExecutor(4) as pool:  # independent processes: run a few at a time
-        results = dict(zip(cases, pool.map(lambda c: run_cli(*c[0], cwd=t), cases.values())))
-    return cases, results
+    return t
 
 
-BAD_CASES = [
-    "images-missing", "images-is-file", "images-empty", "corrupt-image", "model-unknown", "model-not-a-save",
-    "out-is-dir", "batch-size-zero", "batch-size-text", "epochs-negative", "device-unknown", "seed-negative",
-    "output-is-file", "train-missing", "test-mixed-layout", "test-mixed-cure", "train-cure-no-clean",
-    "dataset-unknown", "root-missing", "root-wrong-layout", "weights-missing", "weights-corrupt",
-    "unknown-command", "no-command",
-]
+X = ("extract", "--model", "vae", "--out", "f.npy")
+#: case -> (arguments, text the message must contain); paths are relative to the fixture folder.
+BAD_CASES = {
+    "images-missing": ([*X, "--images", "nope"], "--images nope: no such directory"),
+    "images-is-file": ([*X, "--images", "afile.txt"], "not a directory"),
+    "images-empty": ([*X, "--images", "empty"], "no image files"),
+    "corrupt-image": ([*X, "--images", "corrupt"], "cannot read image corrupt/00001.png"),
+    "model-unknown": (["extract", "--model", "vea", "--images", "good", "--out", "f.npy"], "neither a preset"),
+    "model-not-a-save": (["extract", "--model", "afile.txt", "--images", "good", "--out", "f.npy"],
+                         "not an skgrad estimator file"),
+    "out-is-dir": (["extract", "--model", "vae", "--images", "good", "--out", "good"], "is a directory"),
+    "batch-size-zero": ([*X, "--images", "good", "--batch-size", "0"], "--batch-size"),
+    "batch-size-text": ([*X, "--images", "good", "--batch-size", "x"], "--batch-size"),
+    "epochs-negative": ([*X, "--images", "good", "--epochs", "-1"], "--epochs"),
+    "device-unknown": ([*X, "--images", "good", "--device", "tpu"], "--device tpu"),
+    "seed-negative": (["demo", "--random-state", "-1"], "--random-state"),
+    "output-is-file": (["demo", "--quick", "--output", "afile.txt"], "--output afile.txt"),
+    "train-missing": (["ood", "--train", "nope", "--test", "good"], "--train nope"),
+    "test-mixed-layout": (["ood", "--train", "good", "--test", "mixed"], "unknown layout"),
+    "test-mixed-cure": (["ood", "--train", "good", "--test", "cure_mixed"], "unknown layout"),
+    "train-cure-no-clean": (["ood", "--train", "cure_no_clean", "--test", "good"], "challenge-free"),
+    "dataset-unknown": (["iqa", "--dataset", "live", "--root", "tid"], "--dataset"),
+    "root-missing": (["iqa", "--dataset", "tid2013", "--root", "nope"], "--root nope"),
+    "root-wrong-layout": (["iqa", "--dataset", "kadid10k", "--root", "good"], "not a KADID-10k folder"),
+    "weights-missing": (["iqa", "--dataset", "tid2013", "--root", "tid", "--weights", "nope.mat"], "--weights"),
+    "weights-corrupt": (["iqa", "--dataset", "tid2013", "--root", "tid", "--weights", "weights.mat"], "--weights"),
+    "unknown-command": (["train"], "invalid choice"),
+    "no-command": ([], "required"),
+}
+#: One case per kind of failure, each in its own ``python -m skgrad.cli`` process.  (Every
+#: process pays ~2 s of importing torch and scikit-learn, so the variants of these run
+#: in-process through ``main``, the function the module's ``__main__`` exits with.)
+SUBPROCESS_CASES = ["images-missing", "corrupt-image", "model-not-a-save", "batch-size-zero", "test-mixed-layout",
+                    "weights-corrupt", "no-command"]
 
 
-@pytest.mark.parametrize("case", BAD_CASES)
-def test_bad_input_exits_2_with_one_line(bad_inputs, case):
-    cases, results = bad_inputs
-    proc = results[case]
-    expected = cases[case][1]
-    lines = proc.stderr.strip().splitlines()
-    assert proc.returncode == 2, proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert len(lines) == 1, proc.stderr
+def _check_one_line_error(rc, out, err, expected):
+    lines = err.strip().splitlines()
+    assert rc == 2, err
+    assert "Traceback" not in err
+    assert len(lines) == 1, err
     assert lines[0].startswith("skgrad: error: ")
-    assert expected in lines[0]
-    assert proc.stdout == ""
+    assert expected in lines[0], lines[0]
+    assert out == ""
 
 
-def test_debug_shows_the_traceback(tmp_path):
-    proc = run_cli("extract", "--model", "vae", "--images", tmp_path / "nope", "--out", tmp_path / "f.npy", "--debug")
-    assert proc.returncode == 2
-    assert "Traceback" in proc.stderr and proc.stderr.strip().splitlines()[-1].startswith("skgrad: error: ")
+@pytest.fixture(scope="module")
+def bad_subprocess_results(bad):
+    with ThreadPoolExecutor(2) as pool:
+        procs = pool.map(lambda c: run_cli(*BAD_CASES[c][0], cwd=bad), SUBPROCESS_CASES)
+        return dict(zip(SUBPROCESS_CASES, procs))
+
+
+@pytest.mark.parametrize("case", SUBPROCESS_CASES)
+def test_bad_input_in_a_subprocess(bad_subprocess_results, case):
+    proc = bad_subprocess_results[case]
+    _check_one_line_error(proc.returncode, proc.stdout, proc.stderr, BAD_CASES[case][1])
+
+
+@pytest.mark.parametrize("case", [c for c in BAD_CASES if c not in SUBPROCESS_CASES])
+def test_bad_input_in_process(bad, case, capsys, monkeypatch):
+    from skgrad.cli import main
+
+    monkeypatch.chdir(bad)
+    rc = main(BAD_CASES[case][0])
+    out, err = capsys.readouterr()
+    _check_one_line_error(rc, out, err, BAD_CASES[case][1])
+
+
+def test_debug_shows_the_traceback(bad, capsys, monkeypatch):
+    from skgrad.cli import main
+
+    monkeypatch.chdir(bad)
+    assert main([*X, "--images", "nope", "--debug"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and err.strip().splitlines()[-1].startswith("skgrad: error: --images nope")

@@ -43,7 +43,7 @@ _BASE_NAMES = (
     + [f"gradient_{part}_{group}_{corr}"
        for part in _PARTS for group in _GROUPS for corr in _CORRELATIONS]
     + ["gradient_cosine", "gradient_log_norm_ratio", "reconstruction_log_ratio",
-       "heavy_unit_fraction", "unit_weight_agreement"]
+       "heavy_unit_fraction_change", "unit_weight_agreement"]
 )
 
 
@@ -134,7 +134,8 @@ def _scale_features(ref_patches, dist_patches, model):
     dist_weights = unit_weights(dist_gradient, n_luma=model.patch_size ** 2)
     return ([gradient_score, activation_score, activation_pearson] + similarities
             + [cosine, log_norm_ratio, reconstruction_log_ratio,
-               float(heavy.mean()), float(np.mean(dist_weights == weights))])
+               float(np.mean(dist_weights == 2.0) - heavy.mean()),
+               float(np.mean(dist_weights == weights))])
 
 
 def _read(item, index, role):
@@ -250,13 +251,15 @@ class PairedGradientTransformer(TransformerMixin, BaseEstimator):
       weight gradients;
     * ``reconstruction_log_ratio`` -- log ratio of the autoencoder's mean
       reconstruction errors (distorted / reference);
-    * ``heavy_unit_fraction`` -- share of heavy-tailed units of the reference
-      gradient (content, not quality);
+    * ``heavy_unit_fraction_change`` -- share of heavy-tailed units of the
+      distorted image's gradient minus that of the reference's;
     * ``unit_weight_agreement`` -- share of hidden units whose kurtosis weight is
       the same from the distorted image's gradient as from the reference's.
 
-    An identical pair gets 1 for every score, correlation, cosine and agreement
-    feature and 0 for the log ratios.  Where a correlation is undefined (a
+    Every feature compares the two images (none describes the content alone,
+    which would not generalise to unseen references): an identical pair gets 1
+    for every score, correlation, cosine and agreement feature and 0 for the
+    log ratios and the change.  Where a correlation is undefined (a
     constant vector) it is 1 for equal vectors and 0 otherwise, so the output is
     always finite.
 
