@@ -42,15 +42,16 @@ PSNR is over the RGB channels (capped at 100 dB for identical images).
 """
 import argparse
 import datetime
-import io
 import os
 import platform
 import sys
 import time
 
 import numpy as np
+
+from skgrad.datasets import center_crop_resize as crop_resize
+from skgrad.distortions import PHOTO_DISTORTIONS, apply_photo_distortion as distort
 from joblib import Parallel, delayed
-from PIL import Image, ImageEnhance, ImageFilter
 from scipy import stats
 from sklearn.model_selection import GridSearchCV, GroupKFold, GroupShuffleSplit
 from sklearn.pipeline import make_pipeline
@@ -67,12 +68,7 @@ from skgrad.metrics import iqa_report, srocc_scorer
 
 #: Pixel-based distortions, 5 increasingly severe levels each (the parity pairs in
 #: shared/data/iqa-parity were made the same way, at 3 of these strengths).
-LEVELS = {
-    "noise": (4, 8, 14, 22, 32),                 # Gaussian sigma, grey levels
-    "blur": (0.6, 1.0, 1.6, 2.4, 3.2),           # Pillow GaussianBlur radius
-    "jpeg": (70, 45, 25, 12, 5),                 # Pillow JPEG quality
-    "contrast": (0.85, 0.7, 0.55, 0.4, 0.25),    # Pillow ImageEnhance.Contrast factor
-}
+LEVELS = PHOTO_DISTORTIONS
 METRICS = ("PSNR", "SSIM", "UNIQUE", "gradient")
 SVR_GRID = {"svr__C": [1.0, 10.0, 100.0], "svr__gamma": ["scale", 0.01]}
 #: Autoencoder fitted when --weights is not given (the quick mode uses the
@@ -80,32 +76,8 @@ SVR_GRID = {"svr__C": [1.0, 10.0, 100.0], "svr__gamma": ["scale", 0.01]}
 FULL_AUTOENCODER = {"n_hidden": 400, "n_patches": 20_000, "max_iter": 150}
 
 
-def crop_resize(image, width, height):
-    """Centre crop to ``width:height``, then Pillow bicubic resize."""
-    h, w = image.shape[:2]
-    s = min(w / width, h / height)
-    ch, cw = int(height * s), int(width * s)
-    top, left = (h - ch) // 2, (w - cw) // 2
-    crop = Image.fromarray(image[top:top + ch, left:left + cw])
-    return np.asarray(crop.resize((width, height), Image.BICUBIC))
 
 
-def distort(image, kind, level, seed=0):
-    """``image`` (uint8 RGB) with distortion ``kind`` at ``level`` 1..5."""
-    value = LEVELS[kind][level - 1]
-    if kind == "noise":
-        noise = np.random.default_rng(seed).normal(0.0, value, image.shape)
-        return np.clip(np.rint(image + noise), 0, 255).astype(np.uint8)
-    pil = Image.fromarray(image)
-    if kind == "blur":
-        return np.asarray(pil.filter(ImageFilter.GaussianBlur(value)))
-    if kind == "contrast":
-        return np.asarray(ImageEnhance.Contrast(pil).enhance(value))
-    buffer = io.BytesIO()
-    pil.save(buffer, "JPEG", quality=value)
-    buffer.seek(0)
-    with Image.open(buffer) as decoded:
-        return np.asarray(decoded.convert("RGB"))
 
 
 def psnr(reference, distorted):

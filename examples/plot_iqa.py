@@ -19,7 +19,6 @@ together (whether that matches human judgement needs a database with opinion
 scores: see benchmarks/bench_iqa.py).
 """
 import argparse
-import io
 import os
 import time
 
@@ -28,46 +27,26 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from PIL import Image, ImageEnhance, ImageFilter  # noqa: E402
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
+from skgrad.datasets import center_crop_resize as crop_resize  # noqa: E402
 from skgrad.datasets import load_sample_photos  # noqa: E402
+from skgrad.distortions import PHOTO_DISTORTIONS, apply_photo_distortion  # noqa: E402
 from skgrad.iqa import (SparsePatchAutoencoder, activation_quality,  # noqa: E402
                         gradient_quality, rgb2ycbcr)
 
-LEVELS = {
-    "Gaussian noise": (4, 8, 14, 22, 32),        # sigma, grey levels
-    "Gaussian blur": (0.6, 1.0, 1.6, 2.4, 3.2),  # Pillow radius
-    "JPEG": (70, 45, 25, 12, 5),                 # Pillow quality
-    "contrast": (0.85, 0.7, 0.55, 0.4, 0.25),    # Pillow contrast factor
-}
+#: Display name -> skgrad.distortions.PHOTO_DISTORTIONS kind.
+KINDS = {"Gaussian noise": "noise", "Gaussian blur": "blur", "JPEG": "jpeg", "contrast": "contrast"}
+LEVELS = {name: PHOTO_DISTORTIONS[kind] for name, kind in KINDS.items()}
 
 
-def crop_resize(image, width, height):
-    h, w = image.shape[:2]
-    s = min(w / width, h / height)
-    ch, cw = int(height * s), int(width * s)
-    top, left = (h - ch) // 2, (w - cw) // 2
-    crop = Image.fromarray(image[top:top + ch, left:left + cw])
-    return np.asarray(crop.resize((width, height), Image.BICUBIC))
+def distort(image, name, level, seed=0):
+    return apply_photo_distortion(image, KINDS[name], level, random_state=seed)
 
 
-def distort(image, kind, level, seed=0):
-    value = LEVELS[kind][level - 1]
-    if kind == "Gaussian noise":
-        noise = np.random.default_rng(seed).normal(0.0, value, image.shape)
-        return np.clip(np.rint(image + noise), 0, 255).astype(np.uint8)
-    pil = Image.fromarray(image)
-    if kind == "Gaussian blur":
-        return np.asarray(pil.filter(ImageFilter.GaussianBlur(value)))
-    if kind == "contrast":
-        return np.asarray(ImageEnhance.Contrast(pil).enhance(value))
-    buffer = io.BytesIO()
-    pil.save(buffer, "JPEG", quality=value)
-    buffer.seek(0)
-    with Image.open(buffer) as decoded:
-        return np.asarray(decoded.convert("RGB"))
+
+
 
 
 def ssim(reference, distorted):

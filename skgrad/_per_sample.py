@@ -181,7 +181,6 @@ class PerSampleGradients:
                 if rest:
                     for n, g in zip(rest, self._func_grads(loss, rest, x)):
                         blocks[(li, n)] = g.reshape(x.shape[0], -1)
-        del records, out
         cols = [blocks[(li, n)] for li, (_, names) in enumerate(self.spec) for n in names]
         return torch.cat(cols, dim=1).detach()
 

@@ -10,7 +10,6 @@ tensor([0.0300, 0.0300])
 """
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 
 __all__ = ["bce", "mse", "kld", "LOSSES", "RECONSTRUCTION_LOSSES", "check_loss", "split_output"]

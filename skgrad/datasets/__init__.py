@@ -3,7 +3,7 @@ user-downloaded IQA / OOD benchmarks (TID2013, MULTI-LIVE, KADID-10k, CURE-TSR).
 
 Nothing here downloads anything.
 """
-from ._builtin import load_digits_images, load_mnist5k, load_real_digits, load_sample_photos
+from ._builtin import center_crop_resize, load_digits_images, load_mnist5k, load_real_digits, load_sample_photos
 from ._io import read_image, read_images
 from .cure_tsr import CURE_TSR_CHALLENGES, load_cure_tsr
 from .kadid10k import load_kadid10k
@@ -15,6 +15,7 @@ __all__ = [
     "load_mnist5k",
     "load_real_digits",
     "load_sample_photos",
+    "center_crop_resize",
     "read_image",
     "read_images",
     "load_tid2013",

@@ -12,6 +12,7 @@ __all__ = [
     "load_mnist5k",
     "load_real_digits",
     "load_sample_photos",
+    "center_crop_resize",
 ]
 
 _MNIST_RELPATH = ("data", "data", "mnist_5k.csv.gz")
@@ -216,3 +217,20 @@ def load_sample_photos(size=None):
             out.append(np.asarray(crop.resize((size, size), Image.BICUBIC)))
         photos = out
     return photos
+
+
+def center_crop_resize(image, width, height):
+    """Centre-crop ``image`` to the aspect ratio ``width:height``, then resize (Pillow bicubic).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> center_crop_resize(np.zeros((100, 300, 3), np.uint8), 64, 48).shape
+    (48, 64, 3)
+    """
+    h, w = image.shape[:2]
+    s = min(w / width, h / height)
+    ch, cw = int(height * s), int(width * s)
+    top, left = (h - ch) // 2, (w - cw) // 2
+    crop = Image.fromarray(np.ascontiguousarray(image[top : top + ch, left : left + cw]))
+    return np.asarray(crop.resize((width, height), Image.BICUBIC))

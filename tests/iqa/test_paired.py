@@ -8,12 +8,14 @@ is tested explicitly below.
 """
 import copy
 import csv
-import io
 import warnings
 
 import numpy as np
+
+from skgrad.datasets import center_crop_resize as _crop
+from skgrad.distortions import PHOTO_DISTORTIONS, apply_photo_distortion as _distort
 import pytest
-from PIL import Image, ImageEnhance, ImageFilter
+from PIL import Image
 from scipy import stats
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
@@ -31,42 +33,14 @@ from skgrad.metrics import srocc_scorer
 WIDTH, HEIGHT = 192, 144          # 4 patches per image at the coarsest scale
 #: Pixel-based distortions (as the parity pairs in shared/data/iqa-parity were
 #: made), 5 levels each, increasingly severe.
-LEVELS = {
-    "noise": (4, 8, 14, 22, 32),                 # Gaussian sigma, grey levels
-    "blur": (0.6, 1.0, 1.6, 2.4, 3.2),           # Pillow GaussianBlur radius
-    "jpeg": (70, 45, 25, 12, 5),                 # Pillow JPEG quality
-    "contrast": (0.85, 0.7, 0.55, 0.4, 0.25),    # Pillow ImageEnhance.Contrast
-}
+LEVELS = PHOTO_DISTORTIONS
 #: Features that are 0 for an identical pair (all others are 1).
 ZERO = ("gradient_log_norm_ratio", "reconstruction_log_ratio",
         "heavy_unit_fraction_change")
 
 
-def _crop(image, width, height):
-    """Centre crop to the aspect ratio, then Pillow bicubic resize."""
-    h, w = image.shape[:2]
-    s = min(w / width, h / height)
-    ch, cw = int(height * s), int(width * s)
-    top, left = (h - ch) // 2, (w - cw) // 2
-    crop = Image.fromarray(image[top:top + ch, left:left + cw])
-    return np.asarray(crop.resize((width, height), Image.BICUBIC))
 
 
-def _distort(image, kind, level, seed=0):
-    value = LEVELS[kind][level - 1]
-    if kind == "noise":
-        noise = np.random.default_rng(seed).normal(0.0, value, image.shape)
-        return np.clip(np.rint(image + noise), 0, 255).astype(np.uint8)
-    pil = Image.fromarray(image)
-    if kind == "blur":
-        return np.asarray(pil.filter(ImageFilter.GaussianBlur(value)))
-    if kind == "contrast":
-        return np.asarray(ImageEnhance.Contrast(pil).enhance(value))
-    buffer = io.BytesIO()
-    pil.save(buffer, "JPEG", quality=value)
-    buffer.seek(0)
-    with Image.open(buffer) as decoded:
-        return np.asarray(decoded.convert("RGB"))
 
 
 def _base_name(name):
