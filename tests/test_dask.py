@@ -261,11 +261,13 @@ def test_extract_converts_mode_and_resizes(client, tmp_path, images, gft):
 def test_extract_dask_array_to_npy_without_cluster(tmp_path, images, aft):
     X = da.from_array(images, chunks=(11, 12, 12, 3))
     out = extract_features(aft, X, tmp_path / "f.npy", chunk_size=8)  # local threads, this process
-    np.testing.assert_array_equal(np.load(out), aft.transform(images))  # chunk_size == batch_size
+    # Local threads run tasks concurrently, so torch's intra-op thread count differs
+    # from the in-memory call's: equal to float32 precision, not bit for bit.
+    _assert_close_to_in_memory(np.load(out), aft, images)
     with pytest.raises(FileExistsError):
         extract_features(aft, X, out)
     extract_features(aft, X[:5], out, overwrite=True)
-    np.testing.assert_array_equal(np.load(out), aft.transform(images[:5]))
+    _assert_close_to_in_memory(np.load(out), aft, images[:5])
 
 
 def test_extract_failure_leaves_no_output(client, tmp_path, images, gft):
