@@ -99,14 +99,14 @@ def _ood_rows(ood):
 
 
 def _iqa_rows(iqa):
-    header = ["metric"] + list(iqa["distortions"]) + ["mean", "across photos"]
+    header = ["metric"] + list(iqa["distortions"]) + ["mean", "across types"]
     rows = []
     for m in iqa["metrics"]:
         mono = iqa["spearman_vs_level"][m]
         rows.append(
             [METRIC_LABELS.get(m, m)]
             + [_fmt(mono["by_distortion"][d], 2) for d in iqa["distortions"]]
-            + [_fmt(mono["mean"]), _fmt(iqa["spearman_vs_level_across_photos"][m]["all"])]
+            + [_fmt(mono["mean"]), _fmt(iqa["spearman_vs_level_across_types"][m]["mean"])]
         )
     return header, rows
 
@@ -129,7 +129,7 @@ def format_summary(results):
     lines.append("")
     lines.append(
         f"IQA proxy on {len(iqa['photos'])} built-in photos x {len(iqa['distortions'])} distortions x 5 levels "
-        "(Spearman of score vs level; -1 = the score falls at every level)"
+        "(minus Spearman of score vs level; 1 = the score falls at every level)"
     )
     lines += ["  " + line for line in _table(*_iqa_rows(iqa))]
     for note in iqa.get("notes", []) + ([ood["one_class_note"]] if ood.get("one_class_note") else []):
@@ -208,7 +208,7 @@ def plot_ood_auroc(ood, path):
 def plot_iqa_levels(iqa, path):
     dists, levels = iqa["distortions"], iqa["levels"]
     unit = [m for m in iqa["metrics"] if m != "psnr"]
-    nrows, ncols = _grid(len(dists), 3)
+    nrows, ncols = _grid(len(dists), 4)
     fig = _new_figure(3.6 * ncols, 3.0 * nrows + 0.6)
     axes = fig.subplots(nrows, ncols, squeeze=False)
     rows = iqa["scores"]
@@ -417,9 +417,10 @@ def _html(results, images):
     mdl = iqa.get("model")
     parts.append(
         f"<p>No installed package ships images with human opinion scores, so this is a proxy, not an IQA "
-        f"benchmark: {len(iqa['photos'])} colour photos ({e(', '.join(iqa['photos']))}; centre crops resized to "
-        f"{iqa['size']}x{iqa['size']}) are distorted by {len(iqa['distortions'])} types "
-        f"({e(', '.join(iqa['distortions']))}) at levels 1-5, and each full-reference metric compares the "
+        f"benchmark: {len(iqa['photos'])} colour photos ({e(', '.join(iqa['photos']))}; centre-cropped to 4:3 and "
+        f"resized to {iqa['size'][0]}x{iqa['size'][1]}) are distorted by {len(iqa['distortions'])} pixel-based types "
+        f"({e(', '.join(iqa['distortions']))}; <code>skgrad.distortions.PHOTO_DISTORTIONS</code>, the same as "
+        "<code>benchmarks/bench_iqa.py</code>'s proxy) at levels 1-5, and each full-reference metric compares the "
         "distorted photo with the clean one. A good quality score must fall as the level rises.</p>"
     )
     if mdl:
@@ -433,13 +434,14 @@ def _html(results, images):
     header, rows = _iqa_rows(iqa)
     parts.append(_html_table(header, rows, best=lambda i, j, row: False))
     parts.append(
-        "<p><b>What the numbers mean.</b> The distortion columns and <em>mean</em>: Spearman's rank correlation "
-        "between a metric's score and the level, within each photo and distortion type (5 levels), averaged over "
-        "photos: -1 means the score falls at every step. This is a sanity check that most sensible metrics pass. "
-        "<em>Across photos</em> is harder: one rank correlation over all photos, types and levels together, as an "
-        "IQA database's SROCC is computed over all its images - it asks whether a level-3 blur of one photo scores "
-        "below a level-2 noise of another (here the level stands in for the missing opinion scores, so it is only "
-        "a rough guide).</p>"
+        "<p><b>What the numbers mean.</b> The distortion columns and <em>mean</em>: minus Spearman's rank "
+        "correlation between a metric's score and the level, within each photo and distortion type (5 levels), "
+        "averaged over photos: 1 means the score falls at every step. This is a sanity check that sensible metrics "
+        "pass. <em>Across types</em> is harder: the same over all distorted versions of a photo, of every type at "
+        "once, averaged over photos - it asks whether a level-3 blur scores below a level-2 JPEG of the same photo. "
+        "It assumes that equal levels of different types are equally severe, which no human has rated, so it is "
+        "only a rough guide; real IQA databases (<code>skgrad iqa</code>) have opinion scores for that. PSNR is over "
+        "the RGB channels; SSIM on the luma channel with Wang et al.'s settings.</p>"
     )
     if images.get("iqa_levels"):
         parts.append(_img(images["iqa_levels"], "IQA score vs level"))

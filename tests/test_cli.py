@@ -103,7 +103,7 @@ def test_demo_quick_writes_a_self_contained_report(tmp_path):
     assert by["haze"]["gradients"] > 0.9 and by["exposure"]["gradients"] > 0.8
     assert ood["summary"]["gradients"]["auroc"] > 0.65
 
-    # IQA summary recomputed from the raw rows with scipy
+    # IQA summary recomputed from the raw rows with scipy (signed: 1 = the score falls with the level)
     assert {"psnr", "ssim", "unique", "gradient"} <= set(iqa["metrics"])
     for metric in iqa["metrics"]:
         per_type = []
@@ -112,12 +112,15 @@ def test_demo_quick_writes_a_self_contained_report(tmp_path):
             for photo in iqa["photos"]:
                 sel = [r for r in iqa["scores"] if r["reference"] == photo and r["distortion"] == d]
                 assert [r["level"] for r in sel] == [1, 2, 3, 4, 5]
-                rhos.append(stats.spearmanr([r[metric] for r in sel], [1, 2, 3, 4, 5]).statistic)
+                rhos.append(-stats.spearmanr([r[metric] for r in sel], [1, 2, 3, 4, 5]).statistic)
             per_type.append(np.mean(rhos))
             assert iqa["spearman_vs_level"][metric]["by_distortion"][d] == pytest.approx(per_type[-1])
         assert iqa["spearman_vs_level"][metric]["mean"] == pytest.approx(np.mean(per_type))
+        across = [-stats.spearmanr(*zip(*[(r[metric], r["level"]) for r in iqa["scores"] if r["reference"] == p]))
+                  .statistic for p in iqa["photos"]]
+        assert iqa["spearman_vs_level_across_types"][metric]["mean"] == pytest.approx(np.mean(across))
     # PSNR must fall with the level of additive noise on every photo
-    assert iqa["spearman_vs_level"]["psnr"]["by_distortion"]["noise"] == pytest.approx(-1.0)
+    assert iqa["spearman_vs_level"]["psnr"]["by_distortion"]["noise"] == pytest.approx(1.0)
 
     page = (out / "report.html").read_text()
     assert page.count('src="data:image/png;base64,') == 3  # the plots are embedded
