@@ -198,6 +198,8 @@ class ImageFolderArray:
     def __getitem__(self, index):
         import numpy as np
 
+        if isinstance(index, tuple):  # dask slices every axis: read the images, then slice the rest
+            return self[index[0]][(slice(None),) + tuple(index[1:])]
         if isinstance(index, slice):
             chunk = [self._read(p) for p in self.paths[index]]
             if not chunk:
@@ -800,6 +802,14 @@ def cmd_extract(args):
             fh.write("".join(r + "\n" for r in rel))
         if kind == "preset":
             _save_model(est, partial_model, "--out", quiet=True)
+    if args.scheduler:
+        _extract_on_cluster(est, X, out, args)
+        os.replace(partial_paths, final_paths)
+        partial_model.unlink(missing_ok=True)
+        shape = np.load(out, mmap_mode="r").shape
+        print(f"wrote {out}: {shape[0]} x {shape[1]} float32 features ({how}; on the dask cluster {args.scheduler})")
+        print(f"rows follow the file list in {final_paths} (paths relative to {root})")
+        return 0
     try:
         transform_to_npy(est, X, out, chunk_size=args.chunk_size, resume=bool(args.resume),
                          verbose=_progress_enabled(args))
@@ -815,6 +825,28 @@ def cmd_extract(args):
     print(f"wrote {out}: {shape[0]} x {shape[1]} float32 features ({how})")
     print(f"rows follow the file list in {final_paths} (paths relative to {root})")
     return 0
+
+
+def _extract_on_cluster(est, X, out, args):
+    """``extract --scheduler``: the workers read the images and write their rows of ``out``."""
+    if args.resume:
+        raise CLIError("--resume is not available with --scheduler (a failed cluster run leaves no output); "
+                       "run again without --resume")
+    try:
+        import dask.array as da
+        from distributed import Client
+    except ImportError:
+        raise CLIError("--scheduler needs dask and distributed: pip install 'skgrad[dask]'") from None
+    from ._dask import extract_features
+
+    chunk = int(args.chunk_size or 16 * est.batch_size)
+    try:
+        client = Client(args.scheduler, timeout="20s", set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise CLIError(f"--scheduler {args.scheduler}: cannot connect: {_one_line(exc)}") from None
+    with client:
+        images = da.from_array(X, chunks=(chunk,) + tuple(X.shape[1:]), asarray=False)
+        extract_features(est, images, out, chunk_size=chunk, client=client, overwrite=True)
 
 
 def _save_model(est, path, option, quiet=False):
@@ -918,6 +950,9 @@ def build_parser():
                    help="rows written per step (default 16 x batch size)")
     p.add_argument("--save-model", metavar="PATH", help="for a preset: also save the fitted model (to extract other "
                    "folders with the same model)")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="run on a dask cluster (e.g. tcp://host:8786): workers read the images and write their rows; "
+                   "needs the dask extra and the images visible to every worker at the same path")
     p.set_defaults(func=cmd_extract)
     return parser
 

@@ -453,3 +453,29 @@ def test_debug_shows_the_traceback(bad, capsys, monkeypatch):
     assert main([*X, "--images", "nope", "--debug"]) == 2
     err = capsys.readouterr().err
     assert "Traceback" in err and err.strip().splitlines()[-1].startswith("skgrad: error: --images nope")
+
+
+def test_extract_on_a_dask_scheduler_equals_local_extract(tmp_path):
+    """``extract --scheduler``: workers read the images and write their rows; same features."""
+    distributed = pytest.importorskip("distributed", reason="--scheduler needs the dask extra")
+    from skgrad.cli import main
+    from skgrad.persistence import save
+    from skgrad import GradientFeatureTransformer
+    from skgrad.datasets import read_images
+
+    imgs = _digits(24)
+    folder = _save(imgs, tmp_path / "imgs")
+    X = read_images(sorted(folder.glob("*.png")), 28)
+    model = save(GradientFeatureTransformer(epochs=1, batch_size=8, random_state=0, device="cpu").fit(X),
+                 tmp_path / "m.skgrad")
+    local = tmp_path / "local.npy"
+    assert main(["extract", "--model", str(model), "--images", str(folder), "--out", str(local)]) == 0
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, host="127.0.0.1", protocol="tcp",
+                                  dashboard_address=None) as cluster:
+        remote = tmp_path / "remote.npy"
+        assert main(["extract", "--model", str(model), "--images", str(folder), "--out", str(remote),
+                     "--scheduler", cluster.scheduler_address, "--chunk-size", "8"]) == 0
+    expected = np.load(local)
+    np.testing.assert_allclose(np.load(remote), expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())
+    assert Path(str(remote) + ".paths.txt").read_text() == Path(str(local) + ".paths.txt").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir() if "partial" in p.name) == []
