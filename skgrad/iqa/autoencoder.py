@@ -151,7 +151,10 @@ class SparsePatchAutoencoder(BaseEstimator):
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"no such weights file: {str(path)!r}")
-        contents = io.loadmat(path)
+        try:
+            contents = io.loadmat(path)
+        except (ValueError, TypeError, io.matlab.MatReadError) as exc:
+            raise ValueError(f"{str(path)!r} is not a readable MATLAB .mat file: {exc}") from exc
         n_visible = 3 * 8 ** 2
         expected = ("'optTheta', a vector of 2 * n_hidden * 192 + n_hidden + 192 "
                     "values packing W1 (n_hidden x 192), W2 (192 x n_hidden), b1 "

@@ -116,6 +116,10 @@ def test_from_mat_errors(tmp_path):
                           "W": np.ones((2, 192))})
     with pytest.raises(ValueError, match="'W'"):
         SparsePatchAutoencoder.from_mat(mismatch)
+    garbage = tmp_path / "garbage.mat"
+    garbage.write_bytes(b"not a mat file at all")
+    with pytest.raises(ValueError, match="garbage.mat.*not a readable MATLAB .mat file"):
+        SparsePatchAutoencoder.from_mat(garbage)
 
 
 def test_authors_weights_load(shared_dir):
