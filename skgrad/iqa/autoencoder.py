@@ -153,7 +153,7 @@ class SparsePatchAutoencoder(BaseEstimator):
             raise FileNotFoundError(f"no such weights file: {str(path)!r}")
         try:
             contents = io.loadmat(path)
-        except (ValueError, TypeError, io.matlab.MatReadError) as exc:
+        except Exception as exc:  # scipy raises several types on a damaged file
             raise ValueError(f"{str(path)!r} is not a readable MATLAB .mat file: {exc}") from exc
         n_visible = 3 * 8 ** 2
         expected = ("'optTheta', a vector of 2 * n_hidden * 192 + n_hidden + 192 "
