@@ -110,8 +110,8 @@ def activation_features(reference, distorted, model):
     >>> from skgrad.iqa import SparsePatchAutoencoder, activation_features
     >>> rng = np.random.default_rng(0)
     >>> ref = rng.integers(0, 256, (32, 48, 3), dtype=np.uint8)
-    >>> model = SparsePatchAutoencoder(n_hidden=5)
-    >>> model._set_params_vector(rng.normal(size=2 * 5 * 192 + 5 + 192), 192)
+    >>> model = SparsePatchAutoencoder(n_hidden=5, n_patches=200, max_iter=5, random_state=0)
+    >>> model = model.fit([rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)])
     >>> f_ref, f_dist = activation_features(ref, ref // 2, model)
     >>> f_ref.shape  # 16 x 24 after resizing: 2 x 3 patches, 5 units each
     (30,)
@@ -218,8 +218,8 @@ def gradient_features(reference, distorted, model):
     >>> from skgrad.iqa import SparsePatchAutoencoder, gradient_features
     >>> rng = np.random.default_rng(0)
     >>> ref = rng.integers(0, 256, (32, 48, 3), dtype=np.uint8)
-    >>> model = SparsePatchAutoencoder(n_hidden=5)
-    >>> model._set_params_vector(rng.normal(size=2 * 5 * 192 + 5 + 192), 192)
+    >>> model = SparsePatchAutoencoder(n_hidden=5, n_patches=200, max_iter=5, random_state=0)
+    >>> model = model.fit([rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)])
     >>> feats = gradient_features(ref, ref // 2, model)
     >>> feats.reference.shape, feats.unit_weights.shape, feats.gradient.shape
     ((60,), (5,), (192, 5))
@@ -391,8 +391,8 @@ def activation_quality(reference, distorted, model):
     >>> import numpy as np
     >>> from skgrad.iqa import SparsePatchAutoencoder, activation_quality
     >>> rng = np.random.default_rng(0)
-    >>> model = SparsePatchAutoencoder(n_hidden=20)
-    >>> model._set_params_vector(rng.normal(size=2 * 20 * 192 + 20 + 192), 192)
+    >>> model = SparsePatchAutoencoder(n_hidden=20, n_patches=200, max_iter=5, random_state=0)
+    >>> model = model.fit([rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)])
     >>> ref = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
     >>> activation_quality(ref, ref, model)
     1.0
@@ -431,8 +431,8 @@ def gradient_quality(reference, distorted, model):
     >>> import numpy as np
     >>> from skgrad.iqa import SparsePatchAutoencoder, gradient_quality
     >>> rng = np.random.default_rng(0)
-    >>> model = SparsePatchAutoencoder(n_hidden=20)
-    >>> model._set_params_vector(rng.normal(size=2 * 20 * 192 + 20 + 192), 192)
+    >>> model = SparsePatchAutoencoder(n_hidden=20, n_patches=200, max_iter=5, random_state=0)
+    >>> model = model.fit([rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)])
     >>> ref = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
     >>> gradient_quality(ref, ref, model)
     1.0
