@@ -161,6 +161,7 @@ class AutoencoderTransformerBase(TransformerMixin, BaseEstimator):
             image_shape = self.image_shape
         else:  # flat rows are read as the fitted image shape; images are compared below
             image_shape = self.image_shape_ if ndim == 2 else None
+        given_shape = tuple(getattr(X, "shape", ()))
         X, sample_shape, scale = check_input(
             X,
             image_shape=image_shape,
@@ -174,8 +175,16 @@ class AutoencoderTransformerBase(TransformerMixin, BaseEstimator):
                     f"X has {what} {sample_shape}, but {name} was fitted on "
                     f"{'images of shape' if len(self.sample_shape_) == 3 else 'rows of'} {self.sample_shape_}; "
                     "transform needs the same image size and channel count as fit"
+                    + self._single_sample_hint(given_shape)
                 )
         return X, sample_shape, scale
+
+    def _single_sample_hint(self, given_shape):
+        """A hint when X is one sample without its batch axis."""
+        one = self.sample_shape_
+        if given_shape in (one, one[:2] if one[-1:] == (1,) else one):
+            return f"; X looks like ONE sample of shape {given_shape}: pass X[np.newaxis]"
+        return ""
 
     def _flat(self, sample_shape):
         return len(sample_shape) == 1 or self.module == "dense"

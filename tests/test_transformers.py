@@ -315,3 +315,9 @@ def test_concurrent_transforms_on_one_estimator_from_threads(cls, digits28):
             got = list(pool.map(est.transform, parts))
             for g, e in zip(got, expected):
                 np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-6 * np.abs(e).max())
+
+
+def test_one_sample_without_batch_axis_gets_a_hint(fitted, digits28):
+    with pytest.raises(ValueError, match=r"ONE sample of shape \(28, 28, 3\): pass X\[np.newaxis\]"):
+        fitted.transform(digits28[0])
+    np.testing.assert_array_equal(fitted.transform(digits28[0][np.newaxis]), fitted.transform(digits28[:1]))
