@@ -643,7 +643,6 @@ def cmd_iqa(args):
 
     from tqdm.auto import tqdm
 
-    rows = []
     metrics = ("unique", "gradient", "psnr")
     scores = {m: np.empty(n) for m in metrics}
     for i in tqdm(range(n), disable=not _progress_enabled(args), desc="iqa", unit="pair"):
@@ -719,6 +718,9 @@ def cmd_extract(args):
     from .extract import transform_to_npy
 
     _device(args)
+    if args.scheduler and args.resume:
+        raise CLIError("--resume is not available with --scheduler (a failed cluster run leaves no output); "
+                       "run again without --resume")
     out = Path(os.path.expanduser(args.out))
     if out.is_dir():
         raise CLIError(f"--out {args.out}: is a directory; give the .npy file to write")
@@ -804,21 +806,17 @@ def cmd_extract(args):
             _save_model(est, partial_model, "--out", quiet=True)
     if args.scheduler:
         _extract_on_cluster(est, X, out, args)
-        os.replace(partial_paths, final_paths)
-        partial_model.unlink(missing_ok=True)
-        shape = np.load(out, mmap_mode="r").shape
-        print(f"wrote {out}: {shape[0]} x {shape[1]} float32 features ({how}; on the dask cluster {args.scheduler})")
-        print(f"rows follow the file list in {final_paths} (paths relative to {root})")
-        return 0
-    try:
-        transform_to_npy(est, X, out, chunk_size=args.chunk_size, resume=bool(args.resume),
-                         verbose=_progress_enabled(args))
-    except ValueError as exc:
-        if "cannot resume" in str(exc):
-            raise CLIError(f"--resume: {_one_line(exc)}; run again without --resume") from None
-        raise
-    except OSError as exc:  # images are read by ImageFolderArray (its own errors): this is the output
-        raise CLIError(f"--out {args.out}: cannot write: {_one_line(exc)}") from None
+        how += f"; on the dask cluster {args.scheduler}"
+    else:
+        try:
+            transform_to_npy(est, X, out, chunk_size=args.chunk_size, resume=bool(args.resume),
+                             verbose=_progress_enabled(args))
+        except ValueError as exc:
+            if "cannot resume" in str(exc):
+                raise CLIError(f"--resume: {_one_line(exc)}; run again without --resume") from None
+            raise
+        except OSError as exc:  # images are read by ImageFolderArray (its own errors): this is the output
+            raise CLIError(f"--out {args.out}: cannot write: {_one_line(exc)}") from None
     os.replace(partial_paths, final_paths)
     partial_model.unlink(missing_ok=True)
     shape = np.load(out, mmap_mode="r").shape
@@ -829,9 +827,6 @@ def cmd_extract(args):
 
 def _extract_on_cluster(est, X, out, args):
     """``extract --scheduler``: the workers read the images and write their rows of ``out``."""
-    if args.resume:
-        raise CLIError("--resume is not available with --scheduler (a failed cluster run leaves no output); "
-                       "run again without --resume")
     try:
         import dask.array as da
         from distributed import Client
