@@ -1,15 +1,17 @@
-"""What both transformers share: validation, device, seeding, the training loop,
-warm start, chunked transform and pickling across devices."""
+"""What both transformers share: validation, device, seeding, the training loop
+with early stopping, warm start, chunked transform and pickling across devices."""
 from __future__ import annotations
 
 import copy
+import numbers
 import warnings
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from ._validation import check_input, resolve_device, to_tensor
 from .losses import RECONSTRUCTION_LOSSES, check_loss, per_sample_loss, split_output
@@ -49,13 +51,25 @@ def _progress(iterable=None, *, enabled, **kwargs):
     return tqdm(iterable, disable=not enabled, leave=False, **kwargs)
 
 
+def _is_int(value, low):
+    return not isinstance(value, bool) and isinstance(value, numbers.Integral) and value >= low
+
+
+def _is_real(value):
+    return not isinstance(value, bool) and isinstance(value, numbers.Real) and np.isfinite(value)
+
+
 class AutoencoderTransformerBase(TransformerMixin, BaseEstimator):
     """Base class: fits an autoencoder, then maps each sample to features.
 
-    Subclasses set ``_estimator_kind`` and implement ``_prepare_transform`` (called
-    at the end of ``fit``, returns the number of output features),
-    ``_transform_batch`` and ``_feature_names``.
+    Subclasses implement ``_transform_state`` (called at the end of ``fit``, by
+    :func:`skgrad.persistence.load` and by unpickling: returns the attributes
+    ``transform`` needs, given the public fitted ones), ``_transform_batch`` and
+    ``_feature_names``, and list in ``_TRANSFORM_STATE`` the private attributes
+    that ``_transform_state`` rebuilds (never stored).
     """
+
+    _TRANSFORM_STATE = ()
 
     def __init__(
         self,
@@ -64,10 +78,15 @@ class AutoencoderTransformerBase(TransformerMixin, BaseEstimator):
         loss="auto",
         image_shape=None,
         module_kwargs=None,
-        epochs=10,
+        epochs=200,
         batch_size=64,
         learning_rate=1e-3,
         weight_decay=0.0,
+        early_stopping=True,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-3,
+        inlier_label=None,
         random_state=None,
         device="auto",
         verbose=False,
@@ -81,6 +100,11 @@ class AutoencoderTransformerBase(TransformerMixin, BaseEstimator):
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.inlier_label = inlier_label
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
@@ -89,15 +113,19 @@ class AutoencoderTransformerBase(TransformerMixin, BaseEstimator):
     # ------------------------------------------------------------------ params
     def _check_params(self):
         name = type(self).__name__
-        for pname in ("epochs", "batch_size"):
+        for pname, low in (("epochs", 0), ("batch_size", 1), ("n_iter_no_change", 1)):
             value = getattr(self, pname)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < (0 if pname == "epochs" else 1):
-                low = 0 if pname == "epochs" else 1
+            if not _is_int(value, low):
                 raise ValueError(f"{name}: {pname} must be an int >= {low}, got {value!r}")
-        for pname in ("learning_rate", "weight_decay"):
+        for pname in ("learning_rate", "weight_decay", "tol"):
             value = getattr(self, pname)
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) or value < 0:
+            if not _is_real(value) or value < 0:
                 raise ValueError(f"{name}: {pname} must be a float >= 0, got {value!r}")
+        vf = self.validation_fraction
+        if not _is_real(vf) or not 0.0 < vf < 1.0:
+            raise ValueError(f"{name}: validation_fraction must be a float in (0, 1), got {vf!r}")
+        if not isinstance(self.early_stopping, (bool, np.bool_)):
+            raise ValueError(f"{name}: early_stopping must be True or False, got {self.early_stopping!r}")
         if isinstance(self.module, str):
             if self.module not in PRESETS:
                 raise ValueError(
@@ -186,20 +214,61 @@ class AutoencoderTransformerBase(TransformerMixin, BaseEstimator):
             return f"; X looks like ONE sample of shape {given_shape}: pass X[np.newaxis]"
         return ""
 
+    def _select_inliers(self, X, y):
+        """The samples the autoencoder is trained on: all, or those with ``y == inlier_label``."""
+        if self.inlier_label is None or y is None:
+            return X
+        name = type(self).__name__
+        y = column_or_1d(y, warn=True)
+        if len(y) != len(X):
+            raise ValueError(f"{name}: X has {len(X)} samples but y has {len(y)}")
+        mask = y == self.inlier_label
+        if not np.any(mask):
+            found = np.unique(y)
+            raise ValueError(
+                f"{name}: no sample has y == inlier_label={self.inlier_label!r}; the labels in y are "
+                f"{found[:10].tolist()}{' ...' if len(found) > 10 else ''}"
+            )
+        return X[mask]
+
     def _flat(self, sample_shape):
         return len(sample_shape) == 1 or self.module == "dense"
+
+    def _new_module(self, sample_shape):
+        """A fresh module for samples of ``sample_shape``: the preset, or a deep copy of ``module``.
+
+        Draws from torch's global generator (a preset's initial weights): callers fork it.
+        """
+        if isinstance(self.module, str):
+            flat = self._flat(sample_shape)
+            return build_preset(
+                self.module,
+                (int(np.prod(sample_shape)),) if flat else tuple(sample_shape),
+                losses=self._loss_hint(),
+                **(self.module_kwargs or {}),
+            )
+        return copy.deepcopy(self.module)
 
     # --------------------------------------------------------------------- fit
     def fit(self, X, y=None):
         """Train the autoencoder on ``X``.
+
+        Training stops early, by default, when the loss on a held-out
+        ``validation_fraction`` of the samples has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs; the weights of the epoch with the lowest
+        validation loss are kept (as the paper's authors keep their best
+        checkpoint).  ``epochs`` is the most epochs a call runs.  An
+        interrupted ``fit`` (``KeyboardInterrupt``) leaves the estimator as it
+        was: unfitted, or at its previous fitted state with ``warm_start``.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, H, W, C), (n_samples, H, W) or (n_samples, n_features)
             uint8 images (scaled by 1/255) or float images in [0, 1]; 2-D rows with
             ``module="dense"`` or with ``image_shape``.
-        y : None
-            Ignored.
+        y : array-like of shape (n_samples,), default=None
+            Labels.  Used only when ``inlier_label`` is set: the autoencoder is
+            then trained on the samples with ``y == inlier_label`` alone.
 
         Returns
         -------
@@ -208,6 +277,7 @@ class AutoencoderTransformerBase(TransformerMixin, BaseEstimator):
         self._check_params()
         warm = self.warm_start and hasattr(self, "module_")
         X, sample_shape, scale = self._validate_X(X, reset=True)
+        X = self._select_inliers(X, y)
         if warm and sample_shape != self.sample_shape_:
             raise ValueError(
                 f"warm_start: X has samples of shape {sample_shape}, but the fitted module takes {self.sample_shape_}"
@@ -220,27 +290,28 @@ class AutoencoderTransformerBase(TransformerMixin, BaseEstimator):
 
         with torch.random.fork_rng(devices=cuda_devices):
             torch.manual_seed(seed)
-            if warm:
-                module = copy.deepcopy(self.module_)
-            elif isinstance(self.module, str):
-                module = build_preset(
-                    self.module,
-                    (int(np.prod(sample_shape)),) if flat else sample_shape,
-                    losses=self._loss_hint(),
-                    **(self.module_kwargs or {}),
-                )
-            else:
-                module = copy.deepcopy(self.module)
+            module = copy.deepcopy(self.module_) if warm else self._new_module(sample_shape)
             module = module.to(device)
             variational = self._probe(module, X[:2], scale, device, flat)
             losses = self._resolve_losses(variational)
-            history = self._train(module, X, scale, device, flat, losses, variational, rng)
+            run = self._train(module, X, scale, device, flat, variational, rng)
 
         module.eval()
         for p in module.parameters():
             p.requires_grad_(True)
         # Only now, with training complete, is the estimator changed: an interrupted
         # fit leaves it unfitted (or at its previous fitted state with warm_start).
+        before = self.n_epochs_ if warm else 0
+        history = (list(self.history_) if warm else []) + run["history"]
+        val_before = (list(self.validation_history_ or [np.nan] * before)) if warm else []
+        if run["validation"] is None and not any(np.isfinite(val_before)):
+            validation = None
+        else:
+            validation = val_before + (run["validation"] or [np.nan] * len(run["history"]))
+        if run["best_epoch"] is not None:
+            best_epoch = before + run["best_epoch"]
+        else:
+            best_epoch = self.best_epoch_ if warm else None
         state = dict(
             module_=module,
             device_=device,
@@ -249,12 +320,13 @@ class AutoencoderTransformerBase(TransformerMixin, BaseEstimator):
             sample_shape_=sample_shape,
             image_shape_=sample_shape if len(sample_shape) == 3 else None,
             input_scale_=scale,
-            history_=(list(self.history_) if warm else []) + history,
+            history_=history,
+            validation_history_=validation,
+            n_epochs_=before + len(run["history"]),
+            best_epoch_=best_epoch,
             n_features_in_=int(np.prod(sample_shape)),
         )
-        n_out, extra = self._prepare_transform(module, losses, variational, X[:1], scale, device, flat)
-        state.update(extra)
-        state["n_features_out_"] = n_out
+        state.update(self._transform_state(state))
         for k, v in state.items():
             setattr(self, k, v)
         return self
@@ -280,23 +352,64 @@ class AutoencoderTransformerBase(TransformerMixin, BaseEstimator):
             )
         return mu is not None
 
-    def _train(self, module, X, scale, device, flat, losses, variational, rng):
+    def _training_losses(self, variational):
+        """What the module is trained on: the reconstruction losses in ``loss``, plus KL when variational."""
+        losses = self._resolve_losses(variational)
         recon_losses = [l for l in losses if l in RECONSTRUCTION_LOSSES]
         if not recon_losses:
             recon_losses = ["bce" if self.module in ("vae", "cae") else "mse"]
-        train_losses = recon_losses + (["kld"] if variational else [])
-        n = X.shape[0]
-        history = []
+        return recon_losses + (["kld"] if variational else [])
+
+    def _mean_loss(self, module, data, train_losses):
+        """Mean per-sample training loss of ``data`` in eval mode (deterministic: a VAE uses its mean)."""
+        module.eval()
+        total = 0.0
+        bs = int(self.batch_size)
+        with torch.no_grad():
+            for start in range(0, len(data), bs):
+                xb = data[start : start + bs]
+                out = module(xb)
+                total += float(sum(per_sample_loss(l, out, xb) for l in train_losses).sum())
+        return total / len(data)
+
+    def _train(self, module, X, scale, device, flat, variational, rng):
+        """Adam on mini-batches, with early stopping; returns the run's record.
+
+        ``history``: mean per-sample training loss per epoch; ``validation``:
+        validation loss per epoch (None without early stopping);
+        ``best_epoch``: the 1-based epoch whose weights ``module`` holds at the
+        end (None when no epoch ran).
+        """
+        run = {"history": [], "validation": None, "best_epoch": None}
         if self.epochs == 0:
-            return history
-        data = to_tensor(X, scale, device, flat=flat)
-        module.train()
+            return run
+        train_losses = self._training_losses(variational)
+        n = X.shape[0]
+        val_data = None
+        if self.early_stopping:
+            n_val = int(np.ceil(self.validation_fraction * n))
+            if n - n_val < 1:
+                raise ValueError(
+                    f"{type(self).__name__}: early_stopping holds out validation_fraction="
+                    f"{self.validation_fraction} of the samples, which leaves none of the {n} samples to train "
+                    "on; pass more samples, or early_stopping=False"
+                )
+            order = rng.permutation(n)
+            val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
+            val_data = to_tensor(X[val_idx], scale, device, flat=flat)
+            data = to_tensor(X[train_idx], scale, device, flat=flat)
+            run["validation"] = []
+        else:
+            data = to_tensor(X, scale, device, flat=flat)
+        n_train = data.shape[0]
         optimizer = torch.optim.Adam(module.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
         bar = _progress(range(self.epochs), enabled=bool(self.verbose), desc=f"fit {type(self).__name__}", unit="epoch")
-        for _ in bar:
-            order = torch.from_numpy(rng.permutation(n)).to(device)
+        best, best_state, no_improvement, stopped = np.inf, None, 0, False
+        for epoch in bar:
+            module.train()
+            order = torch.from_numpy(rng.permutation(n_train)).to(device)
             total = torch.zeros((), device=device)
-            for start in range(0, n, self.batch_size):
+            for start in range(0, n_train, self.batch_size):
                 xb = data[order[start : start + self.batch_size]]
                 out = module(xb)
                 per_sample = sum(per_sample_loss(l, out, xb) for l in train_losses)
@@ -305,21 +418,61 @@ class AutoencoderTransformerBase(TransformerMixin, BaseEstimator):
                 loss.backward()
                 optimizer.step()
                 total += per_sample.detach().sum()
-            history.append(float(total) / n)
+            run["history"].append(float(total) / n_train)
+            if val_data is not None:
+                run["validation"].append(self._mean_loss(module, val_data, train_losses))
+                monitored = run["validation"][-1]
+            else:
+                monitored = run["history"][-1]
+            if not np.isfinite(monitored):
+                warnings.warn(
+                    f"training diverged at epoch {epoch + 1} (loss {monitored}); lower learning_rate",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+                break
+            # an improvement by more than tol (relative) resets the patience
+            if not np.isfinite(best) or monitored < best - self.tol * abs(best):
+                no_improvement = 0
+            else:
+                no_improvement += 1
+            if monitored < best:
+                best, run["best_epoch"] = monitored, epoch + 1
+                if val_data is not None:
+                    best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
             if self.verbose:
-                bar.set_postfix(loss=f"{history[-1]:.4g}")
-        if not np.isfinite(history[-1]):
+                post = {"loss": f"{run['history'][-1]:.4g}"}
+                if val_data is not None:
+                    post.update(val=f"{monitored:.4g}", best=run["best_epoch"])
+                bar.set_postfix(post)
+            if no_improvement >= self.n_iter_no_change:
+                stopped = True
+                break
+        if best_state is not None:
+            module.load_state_dict(best_state)  # the best validation epoch's weights
+        elif val_data is None and run["history"]:
+            run["best_epoch"] = len(run["history"])  # without validation: the last epoch's weights
+        ran = len(run["history"])
+        if not stopped and ran == self.epochs and np.isfinite(best):
+            what = "validation" if val_data is not None else "training"
             warnings.warn(
-                f"training diverged (loss {history[-1]}); lower learning_rate", RuntimeWarning, stacklevel=3
+                f"{type(self).__name__}: training stopped after epochs={self.epochs} while the {what} loss "
+                f"was still falling (by more than tol={self.tol} relative within the last "
+                f"{self.n_iter_no_change} epochs); the features may improve with a larger epochs",
+                ConvergenceWarning,
+                stacklevel=3,
             )
-        return history
+        return run
 
     # --------------------------------------------------------------- transform
     def transform(self, X):
         """Features of each sample, a float32 array of shape ``(n_samples, n_features_out_)``.
 
-        ``X`` is processed in chunks of ``batch_size``; each sample's features
-        depend on that sample alone.
+        ``X`` is processed in chunks of ``batch_size``; the last chunk is padded
+        to ``batch_size``, so that every sample goes through kernels of the
+        same shape: a sample's features depend on that sample alone, not on
+        the size or the content of the batch it came in (up to float32
+        rounding of the machine's kernels).
         """
         check_is_fitted(self, "module_")
         if type(X).__module__.split(".")[0] == "dask":
@@ -330,9 +483,13 @@ class AutoencoderTransformerBase(TransformerMixin, BaseEstimator):
         flat = self._flat(self.sample_shape_)
         check_output_memory(X.shape[0], self.n_features_out_, type(self).__name__)
         out = np.empty((X.shape[0], self.n_features_out_), dtype=np.float32)
+        bs = int(self.batch_size)
         for start, stop in self._chunks(X.shape[0], desc="transform"):
-            x = to_tensor(X[start:stop], scale, self.device_, flat=flat)
-            out[start:stop] = self._transform_batch(x).cpu().numpy()
+            chunk = X[start:stop]
+            if stop - start < bs:  # pad with copies of the last sample
+                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], bs - (stop - start), axis=0)])
+            x = to_tensor(chunk, scale, self.device_, flat=flat)
+            out[start:stop] = self._transform_batch(x)[: stop - start].cpu().numpy()
         return out
 
     def _chunks(self, n, desc):
@@ -353,6 +510,32 @@ class AutoencoderTransformerBase(TransformerMixin, BaseEstimator):
         return np.asarray(self._feature_names(), dtype=object)
 
     # ------------------------------------------------------------- persistence
+    def _fitted_attributes(self):
+        """Names of the public fitted attributes (those ending in ``_``), in a stable order."""
+        return sorted(k for k in vars(self) if k.endswith("_") and not k.startswith("_"))
+
+    def _restore(self, state):
+        """Make a fitted estimator from public fitted attributes (``module_`` and ``device_`` included).
+
+        The attributes that only ``transform`` needs are rebuilt by
+        ``_transform_state``, exactly as ``fit`` builds them.  Used by
+        :func:`skgrad.persistence.load` and unpickling.  Returns ``self``.
+        """
+        module = state["module_"]
+        module.eval()
+        for p in module.parameters():
+            p.requires_grad_(True)
+        extra = self._transform_state(state)
+        for key in ("n_features_out_", "layers_"):
+            if key in state and key in extra and state[key] != extra[key]:
+                raise ValueError(
+                    f"the rebuilt {type(self).__name__} gives {key}={extra[key]!r}, but the saved one "
+                    f"had {state[key]!r}"
+                )
+        for k, v in {**state, **extra}.items():
+            setattr(self, k, v)
+        return self
+
     def __getstate__(self):
         state = dict(super().__getstate__())  # a copy: never change the live estimator
         if "module_" in state:
@@ -362,21 +545,26 @@ class AutoencoderTransformerBase(TransformerMixin, BaseEstimator):
                 module = copy.deepcopy(module).cpu()
             state["module_"] = module
             state["device_"] = str(state["device_"])
+            for key in self._TRANSFORM_STATE:
+                state.pop(key, None)  # rebuilt by _restore
         return state
 
     def __setstate__(self, state):
-        super().__setstate__(state)
-        if "module_" in state:
-            device = torch.device(state["device_"])
-            if device.type == "cuda" and not torch.cuda.is_available():
-                warnings.warn(
-                    f"this model was fitted on {device}, which is not available here; it now runs on the CPU",
-                    UserWarning,
-                    stacklevel=2,
-                )
-                device = torch.device("cpu")
-            self.device_ = device
-            self.module_ = self.module_.to(device)
+        if "module_" not in state:
+            super().__setstate__(state)
+            return
+        device = torch.device(state["device_"])
+        if device.type == "cuda" and not torch.cuda.is_available():
+            warnings.warn(
+                f"this model was fitted on {device}, which is not available here; it now runs on the CPU",
+                UserWarning,
+                stacklevel=2,
+            )
+            device = torch.device("cpu")
+        public = {k: v for k, v in state.items() if k.endswith("_") and not k.startswith("_")}
+        super().__setstate__({k: v for k, v in state.items() if k not in public})
+        public.update(module_=state["module_"].to(device), device_=device)
+        self._restore(public)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -74,7 +74,8 @@ class GradientOutlierDetector(OutlierMixin, BaseEstimator):
         clean samples).
     contamination : float in (0, 0.5], default=0.1
         Expected share of outliers; sets the threshold ``offset_``: that share
-        of the ``fit`` samples is predicted as outliers.
+        of the held-out clean samples is predicted as outliers, so about that
+        share of new clean samples will be too.
     random_state : int, RandomState instance or None, default=None
         Seeds the split into training and held-out samples, and the
         transformer when its own ``random_state`` is None.
@@ -98,7 +99,8 @@ class GradientOutlierDetector(OutlierMixin, BaseEstimator):
         indices when ``validation_fraction=0``.
     offset_ : float
         Threshold on ``score_samples``: the ``100 * contamination``
-        percentile of the scores of the ``fit`` samples.
+        percentile of the scores of the held-out samples
+        (``validation_indices_``).
     n_features_in_ : int
         Values per input sample.
     feature_names_in_ : ndarray of str
@@ -202,9 +204,9 @@ class GradientOutlierDetector(OutlierMixin, BaseEstimator):
         transformer.fit(_take(X, train_idx))
         names = transformer.get_feature_names_out()
         blocks, slices = _blocks(names)
-        # the transformer scores every fit sample, for the threshold
-        G = transformer.transform(X).astype(np.float64)
-        G_val = G[val_idx]
+        # statistics and threshold from held-out clean samples only: gradients of the
+        # samples the autoencoder was trained on are smaller than those of new ones
+        G_val = transformer.transform(_take(X, val_idx)).astype(np.float64)
         means = [G_val[:, s].mean(axis=0) for s in slices]
 
         self.transformer_ = transformer
@@ -222,7 +224,7 @@ class GradientOutlierDetector(OutlierMixin, BaseEstimator):
             self.feature_names_in_ = transformer.feature_names_in_
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
-        self.offset_ = float(np.percentile(self._score_gradients(G), 100.0 * self.contamination))
+        self.offset_ = float(np.percentile(self._score_gradients(G_val), 100.0 * self.contamination))
         return self
 
     # ----------------------------------------------------------------- scoring

@@ -54,7 +54,6 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import AutoencoderTransformerBase
 from ._validation import resolve_device
-from .models import build_preset
 
 __all__ = ["save", "load", "FORMAT", "FORMAT_VERSION"]
 
@@ -66,20 +65,11 @@ FORMAT_VERSION = 1
 _PARAMS = "params.json"
 _STATE = "state_dict.pt"
 
-# Fitted attributes stored as JSON (plus feature_names_in_, device_ and the
-# state dict, handled separately).  The private ones that ``_prepare_transform``
-# returns (``_engine``, ``_blocks``, ``_sizes``) are rebuilt, never stored.
-_FITTED = (
-    "losses_",
-    "variational_",
-    "sample_shape_",
-    "image_shape_",
-    "input_scale_",
-    "history_",
-    "n_features_in_",
-    "n_features_out_",
-    "layers_",
-)
+# Every public fitted attribute (ending in "_") is stored as JSON, except the
+# module (its state dict), the device and feature_names_in_ (handled
+# separately).  The private attributes that only ``transform`` needs are
+# rebuilt on load by the estimator's own ``_restore``, never stored.
+_NOT_JSON = ("module_", "device_", "feature_names_in_")
 
 
 # ----------------------------------------------------------------------- JSON
@@ -233,7 +223,8 @@ def save(estimator, path):
             encoded[key] = {"__user_module__": _class_key(type(module))}
         else:
             encoded[key] = _encode(value, f"parameter {key}")
-    fitted = {attr: _encode(getattr(estimator, attr), attr) for attr in _FITTED}
+    fitted = {attr: _encode(getattr(estimator, attr), attr)
+              for attr in estimator._fitted_attributes() if attr not in _NOT_JSON}
     fitted["device_"] = str(estimator.device_)
     if hasattr(estimator, "feature_names_in_"):
         fitted["feature_names_in_"] = [str(n) for n in estimator.feature_names_in_]
@@ -388,7 +379,7 @@ def load(path, *, device=None, module=None):
     True
     """
     path = os.fspath(path)
-    meta, state = _read(path)
+    meta, weights = _read(path)
     classes = _estimator_classes()
     key = meta.get("class")
     cls = classes.get(key) if isinstance(key, str) else None
@@ -423,19 +414,18 @@ def load(path, *, device=None, module=None):
 
     try:
         est = cls(**params)
-        for attr in _FITTED:
-            setattr(est, attr, fitted[attr])
-        saved_device = fitted["device_"]
+        saved_device = fitted.pop("device_")
+        sample_shape = tuple(fitted["sample_shape_"])
     except (KeyError, TypeError) as exc:
         raise _not_a_save(path, f"parameters or fitted metadata do not match {key} ({exc})") from exc
+    state = dict(fitted)
     if "feature_names_in_" in fitted:
-        est.feature_names_in_ = np.asarray(fitted["feature_names_in_"], dtype=object)
+        state["feature_names_in_"] = np.asarray(fitted["feature_names_in_"], dtype=object)
     if "output_config" in meta:
         est._sklearn_output_config = _decode(meta["output_config"])
     for attr in ("sample_shape_", "image_shape_"):
-        value = getattr(est, attr)
-        if isinstance(value, list):  # tolerate files written without tuple tags
-            setattr(est, attr, tuple(value))
+        if isinstance(state.get(attr), list):  # tolerate files written without tuple tags
+            state[attr] = tuple(state[attr])
 
     # The device: explicit, or the fitted one when it exists here.
     if device is not None:
@@ -450,23 +440,11 @@ def load(path, *, device=None, module=None):
             )
             dev = torch.device("cpu")
 
-    sample_shape = tuple(est.sample_shape_)
-    flat = est._flat(sample_shape)
-    if user_module:
-        import copy
-
-        net = copy.deepcopy(module)
-    else:
-        # Building a preset draws its initial weights: keep the caller's torch RNG untouched.
-        with torch.random.fork_rng(devices=[]):
-            net = build_preset(
-                est.module,
-                (int(np.prod(sample_shape)),) if flat else sample_shape,
-                losses=est._loss_hint(),
-                **(est.module_kwargs or {}),
-            )
+    # Building a preset draws its initial weights: keep the caller's torch RNG untouched.
+    with torch.random.fork_rng(devices=[]):
+        net = est._new_module(sample_shape)
     try:
-        net.load_state_dict(state, strict=True)
+        net.load_state_dict(weights, strict=True)
     except RuntimeError as exc:
         what = f"module={type(module).__name__}" if user_module else f"the rebuilt preset {est.module!r}"
         raise ValueError(
@@ -474,22 +452,13 @@ def load(path, *, device=None, module=None):
             + (" (pass an instance of the architecture that was fitted)" if user_module else "")
             + f": {exc}"
         ) from exc
-    net = net.to(dev)
-    net.eval()
-    for p in net.parameters():
-        p.requires_grad_(True)
-
-    est.module_ = net
-    est.device_ = dev
-    # Rebuild the transform-time state (_engine/_blocks or _sizes) exactly as fit does.
-    x1 = np.zeros((1,) + sample_shape, dtype=np.float32)
-    n_out, extra = est._prepare_transform(net, tuple(est.losses_), est.variational_, x1, 1.0, dev, flat)
-    if n_out != est.n_features_out_ or ("layers_" in extra and extra["layers_"] != est.layers_):
+    state.update(module_=net.to(dev), device_=dev)
+    try:
+        est._restore(state)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise _not_a_save(path, f"fitted metadata do not match {key} ({type(exc).__name__}: {exc})") from exc
+    except ValueError as exc:
         raise ValueError(
-            f"{path!s}: the rebuilt estimator gives {n_out} features from layers {extra.get('layers_')!r}, "
-            f"but the saved one gave {est.n_features_out_} from {est.layers_!r}"
-            + (": pass module= of the architecture that was fitted" if user_module else "")
-        )
-    for k, v in extra.items():
-        setattr(est, k, v)
+            f"{path!s}: {exc}" + (": pass module= of the architecture that was fitted" if user_module else "")
+        ) from exc
     return est

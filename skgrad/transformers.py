@@ -31,14 +31,38 @@ _COMMON_PARAMS = """    module : {"vae", "cae", "dense"} or torch.nn.Module, def
         ``(H, W)`` or ``(H, W, C)``: read 2-D input ``(n, H*W*C)`` as images.
     module_kwargs : dict or None, default=None
         Keyword arguments of the preset (e.g. ``{"latent_dim": 10}``).
-    epochs : int, default=10
-        Passes over the training data.
+    epochs : int, default=200
+        The most passes over the training data one ``fit`` runs; with
+        ``early_stopping`` training usually ends well before.
     batch_size : int, default=64
         Mini-batch size for training, and chunk size for ``transform``.
     learning_rate : float, default=1e-3
         Adam's learning rate.
     weight_decay : float, default=0.0
         Adam's weight decay.
+    early_stopping : bool, default=True
+        Hold out ``validation_fraction`` of the training samples, stop when
+        their loss has not improved by ``tol`` for ``n_iter_no_change``
+        epochs, and keep the weights of the epoch with the lowest validation
+        loss (as the paper's authors keep their best checkpoint).  With
+        False, all samples train and the training loss decides when to stop
+        (as in :class:`~sklearn.neural_network.MLPClassifier`).
+    validation_fraction : float in (0, 1), default=0.1
+        Share of the training samples held out for early stopping (at least
+        one sample).
+    n_iter_no_change : int, default=10
+        Epochs without an improvement by more than ``tol`` before training
+        stops.
+    tol : float, default=1e-3
+        Relative improvement of the monitored loss that counts: an epoch
+        improves when its loss is below ``(1 - tol)`` times the best so far.
+    inlier_label : object, default=None
+        When set and ``fit`` gets ``y``, the autoencoder is trained on the
+        samples with ``y == inlier_label`` only; ``transform`` still maps
+        every sample.  This makes the transformer the first step of a
+        :class:`~sklearn.pipeline.Pipeline` fitted on labelled data (clean
+        and outlier images), as in ``cross_val_score`` or ``GridSearchCV``:
+        the autoencoder then learns the clean images alone.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, shuffling and the VAE's sampling; the same
         int gives identical features on the CPU.
@@ -55,7 +79,17 @@ _COMMON_ATTRS = """    module_ : torch.nn.Module
     device_ : torch.device
         Where the module lives and ``transform`` runs.
     history_ : list of float
-        Mean per-sample training loss per epoch.
+        Mean per-sample training loss per epoch (all epochs of all ``fit``
+        calls with ``warm_start``).
+    validation_history_ : list of float or None
+        Mean per-sample loss of the held-out samples per epoch (in eval mode);
+        None without ``early_stopping``.
+    n_epochs_ : int
+        Epochs run (in all, with ``warm_start``).
+    best_epoch_ : int or None
+        The epoch (1-based, counted as ``history_``) whose weights ``module_``
+        holds: the lowest validation loss with ``early_stopping``, else the
+        last epoch; None when no epoch ran (``epochs=0``).
     losses_ : tuple of str
         The losses in use.
     n_features_in_ : int
@@ -129,10 +163,15 @@ class GradientFeatureTransformer(AutoencoderTransformerBase):
         reduction=None,
         image_shape=None,
         module_kwargs=None,
-        epochs=10,
+        epochs=200,
         batch_size=64,
         learning_rate=1e-3,
         weight_decay=0.0,
+        early_stopping=True,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-3,
+        inlier_label=None,
         random_state=None,
         device="auto",
         verbose=False,
@@ -147,6 +186,11 @@ class GradientFeatureTransformer(AutoencoderTransformerBase):
             batch_size=batch_size,
             learning_rate=learning_rate,
             weight_decay=weight_decay,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            tol=tol,
+            inlier_label=inlier_label,
             random_state=random_state,
             device=device,
             verbose=verbose,
@@ -217,14 +261,17 @@ class GradientFeatureTransformer(AutoencoderTransformerBase):
                 )
         return resolved
 
-    def _prepare_transform(self, module, losses, variational, X1, scale, device, flat):
-        layers = self._resolve_layers(module, losses)
+    _TRANSFORM_STATE = ("_engine", "_blocks")
+
+    def _transform_state(self, state):
+        module = state["module_"]
+        layers = self._resolve_layers(module, state["losses_"])
         engine = PerSampleGradients(module, list(layers.items()))
         blocks = [(l, n, int(np.prod(engine.shapes[n]))) for l, names in layers.items() for n in names]
         n_out = {None: sum(b[2] for b in blocks), "norm": len(blocks), "stats": len(blocks) * len(_STATS)}[
             self.reduction
         ]
-        return n_out, {"layers_": layers, "_engine": engine, "_blocks": blocks}
+        return {"layers_": layers, "n_features_out_": n_out, "_engine": engine, "_blocks": blocks}
 
     def _transform_batch(self, x):
         g = self._engine(x)
@@ -248,16 +295,6 @@ class GradientFeatureTransformer(AutoencoderTransformerBase):
             else:
                 names += [f"{loss}:{param}:{s}" for s in _STATS]
         return names
-
-    def __getstate__(self):
-        state = super().__getstate__()
-        state.pop("_engine", None)
-        return state
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        if "module_" in state:
-            self._engine = PerSampleGradients(self.module_, list(self.layers_.items()))
 
 
 @_doc
@@ -306,10 +343,15 @@ class ActivationFeatureTransformer(AutoencoderTransformerBase):
         pooling=None,
         image_shape=None,
         module_kwargs=None,
-        epochs=10,
+        epochs=200,
         batch_size=64,
         learning_rate=1e-3,
         weight_decay=0.0,
+        early_stopping=True,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-3,
+        inlier_label=None,
         random_state=None,
         device="auto",
         verbose=False,
@@ -324,6 +366,11 @@ class ActivationFeatureTransformer(AutoencoderTransformerBase):
             batch_size=batch_size,
             learning_rate=learning_rate,
             weight_decay=weight_decay,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            tol=tol,
+            inlier_label=inlier_label,
             random_state=random_state,
             device=device,
             verbose=verbose,
@@ -337,13 +384,16 @@ class ActivationFeatureTransformer(AutoencoderTransformerBase):
         if self.pooling not in (None, "avg"):
             raise ValueError(f"pooling must be None or 'avg', got {self.pooling!r}")
 
-    def _prepare_transform(self, module, losses, variational, X1, scale, device, flat):
+    _TRANSFORM_STATE = ("_sizes",)
+
+    def _transform_state(self, state):
+        module = state["module_"]
         modules = dict(module.named_modules())
         if isinstance(self.layers, str) and self.layers == "auto":
             name = getattr(module, "activation_module", None)
             if name is not None:
                 layers = [name]
-            elif variational:
+            elif state["variational_"]:
                 layers = ["mu"]
             else:
                 raise ValueError(
@@ -358,8 +408,10 @@ class ActivationFeatureTransformer(AutoencoderTransformerBase):
             if bad:
                 shown = ", ".join(n for n in list(modules)[:15] if n)
                 raise ValueError(f"layers names submodule(s) {bad} that the module does not have; it has: {shown}")
-        sizes = [a.shape[1] for a in self._activations(module, layers, to_tensor(X1, scale, device, flat=flat))]
-        return sum(sizes), {"layers_": layers, "_sizes": sizes}
+        x1 = torch.zeros((1,) + tuple(state["sample_shape_"]), dtype=torch.float32)
+        x1 = to_tensor(x1.numpy(), 1.0, state["device_"], flat=self._flat(state["sample_shape_"]))
+        sizes = [a.shape[1] for a in self._activations(module, layers, x1)]
+        return {"layers_": layers, "n_features_out_": sum(sizes), "_sizes": sizes}
 
     def _activations(self, module, layers, x):
         modules = dict(module.named_modules())
