@@ -29,8 +29,14 @@ $(VENV)/.installed-%: setup.cfg pyproject.toml $(VENV)/.torch
 demo: $(VENV)/.installed-examples
 	$(VENV)/bin/skgrad demo --output $(REPORT)
 
+# Kernels of another x86-64 CPU (no AVX, SSE4.1 oneDNN, SSE4.2 MKL): features must not
+# depend on the machine's fastest instruction set beyond float32 rounding.
+EMULATED_CPU = ATEN_CPU_CAPABILITY=default MKL_ENABLE_INSTRUCTIONS=SSE4_2 DNNL_MAX_CPU_ISA=SSE41
+
 test: $(VENV)/.installed-test
 	$(PY) -m pytest $(PYTEST_ARGS)
+	@echo "--- the estimator checks and invariance tests again, on emulated SSE4 kernels ($(EMULATED_CPU))"
+	$(EMULATED_CPU) $(PY) -m pytest -q -p no:cacheprovider tests/test_estimator_checks.py tests/test_invariance.py
 
 docs: $(VENV)/.installed-test
 	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html

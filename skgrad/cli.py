@@ -379,8 +379,19 @@ def cmd_demo(args):
 # ood
 # --------------------------------------------------------------------------- #
 def _transformer_params(args):
-    return dict(epochs=args.epochs, batch_size=args.batch_size, random_state=args.random_state,
-                device=args.device, verbose=bool(args.verbose))
+    params = dict(batch_size=args.batch_size, random_state=args.random_state,
+                  device=args.device, verbose=bool(args.verbose))
+    if args.epochs is not None:  # else the estimator's default: at most 200, with early stopping
+        params["epochs"] = args.epochs
+    return params
+
+
+def _epochs_text(args):
+    if args.epochs is not None:
+        return f"{args.epochs} epochs"
+    from . import GradientFeatureTransformer
+
+    return f"up to {GradientFeatureTransformer().epochs} epochs, early stopping"
 
 
 def cmd_ood(args):
@@ -390,8 +401,6 @@ def cmd_ood(args):
     from .metrics import ood_report
 
     _device(args)
-    if args.epochs is None:
-        args.epochs = 10
     kind, model = _resolve_model(args.model, args)
     train = _Images(args.train, "--train", clean_only=True)
     test = _Images(args.test, "--test")
@@ -441,7 +450,7 @@ def cmd_ood(args):
             n_clf = max(1, int(round(0.2 * len(X_train))))
             X_clf_clean = X_train[np.sort(order[:n_clf])]
             _note(f"training the {args.model!r} autoencoder on {len(X_train) - n_clf} --train images "
-                  f"({args.epochs} epochs); the classifier on the other {n_clf} vs {len(X_out)} --outliers")
+                  f"({_epochs_text(args)}); the classifier on the other {n_clf} vs {len(X_out)} --outliers")
             est = GradientFeatureTransformer(args.model, **_transformer_params(args)).fit(X_train[np.sort(order[n_clf:])])
             how = (f"{args.model} autoencoder on {len(X_train) - n_clf} --train images; logistic regression on the "
                    f"other {n_clf} vs {len(X_out)} --outliers")
@@ -458,7 +467,7 @@ def cmd_ood(args):
             raise CLIError(f"the one-class detector is not available ({_one_line(exc)}); give --outliers DIR") from None
         if len(X_train) < 5:
             raise CLIError(f"--train {args.train}: {len(X_train)} images; at least 5 are needed")
-        _note(f"training the one-class GradientOutlierDetector ({args.model!r} autoencoder, {args.epochs} epochs) "
+        _note(f"training the one-class GradientOutlierDetector ({args.model!r} autoencoder, {_epochs_text(args)}) "
               f"on {len(X_train)} --train images")
         det = GradientOutlierDetector(
             GradientFeatureTransformer(args.model, **_transformer_params(args)), random_state=args.random_state
@@ -787,11 +796,9 @@ def cmd_extract(args):
             from . import ActivationFeatureTransformer, GradientFeatureTransformer
 
             cls = ActivationFeatureTransformer if args.features == "activations" else GradientFeatureTransformer
-            epochs = 10 if args.epochs is None else args.epochs
-            _note(f"fitting the {args.model!r} preset ({cls.__name__}, {epochs} epochs) on the {len(X)} images "
+            _note(f"fitting the {args.model!r} preset ({cls.__name__}, {_epochs_text(args)}) on the {len(X)} images "
                   f"at {size[0]}x{size[1]}")
-            est = cls(args.model, epochs=epochs, batch_size=args.batch_size, random_state=args.random_state,
-                      device=args.device, verbose=bool(args.verbose)).fit(X[:])
+            est = cls(args.model, **_transformer_params(args)).fit(X[:])
             est.set_params(verbose=False)
             if args.save_model:
                 _save_model(est, Path(os.path.expanduser(args.save_model)), "--save-model")
@@ -908,7 +915,7 @@ def build_parser():
     p.add_argument("--test", required=True, metavar="DIR", help="images to score")
     p.add_argument("--outliers", metavar="DIR", help="example outliers (train a classifier instead of the one-class detector)")
     p.add_argument("--model", default="vae", metavar="MODEL", help="preset (vae, cae, dense) or a saved model file (default vae)")
-    p.add_argument("--epochs", type=_nonnegative_int, default=None, metavar="N", help="training epochs (default 10)")
+    p.add_argument("--epochs", type=_nonnegative_int, default=None, metavar="N", help="most training epochs (default 200, with early stopping)")
     p.add_argument("--image-size", type=_positive_int, default=None, metavar="N", help="resize images to N x N (default 28)")
     output(p, "skgrad-ood")
     p.set_defaults(func=cmd_ood)
@@ -936,7 +943,7 @@ def build_parser():
     p.add_argument("--images", required=True, metavar="DIR", help="image folder (searched recursively)")
     p.add_argument("--out", required=True, metavar="FEATURES.npy", help="the .npy file to write")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")
-    p.add_argument("--epochs", type=_nonnegative_int, default=None, metavar="N", help="training epochs of a preset (10)")
+    p.add_argument("--epochs", type=_nonnegative_int, default=None, metavar="N", help="most training epochs of a preset (default 200, with early stopping)")
     p.add_argument("--features", choices=("gradients", "activations"), default=None,
                    help="for a preset: gradient (default) or activation features")
     p.add_argument("--image-size", type=_positive_int, default=None, metavar="N",

@@ -1,0 +1,161 @@
+"""Training: early stopping, the restored best weights, warm start, interruption, inliers only."""
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skgrad import ActivationFeatureTransformer, GradientFeatureTransformer
+from skgrad.datasets import load_digits_images
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """Real handwritten digits (scikit-learn's), 16x16 greyscale uint8."""
+    return load_digits_images(size=16).images[:240, :, :, None]
+
+
+def _est(cls=GradientFeatureTransformer, **kw):
+    params = dict(module="cae", module_kwargs={"channels": (4, 8)}, batch_size=32, random_state=0, device="cpu")
+    params.update(kw)
+    return cls(**params)
+
+
+def _weights(est):
+    return {k: v.clone() for k, v in est.module_.state_dict().items()}
+
+
+def _same_weights(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_plateau_stops_training_before_epochs(digits):
+    """With learning_rate=0 the loss never improves: the first epoch is the best, and
+    training ends n_iter_no_change epochs later."""
+    est = _est(learning_rate=0.0, epochs=50, n_iter_no_change=4).fit(digits)
+    assert est.n_epochs_ == 5 < est.epochs
+    assert len(est.history_) == len(est.validation_history_) == 5
+    assert est.best_epoch_ == 1
+    assert len(set(est.validation_history_)) == 1  # nothing changed the weights
+
+
+def test_restored_weights_are_the_best_epochs(digits):
+    """Oracle: the same fit stopped after best_epoch_ epochs holds the same weights, and
+    best_epoch_ is where the validation loss was lowest."""
+    est = _est(epochs=60, n_iter_no_change=3, tol=0.0, learning_rate=0.03).fit(digits)
+    k = est.best_epoch_
+    assert k < est.n_epochs_, "the run must stop after a worse epoch for this test to mean anything"
+    assert k == int(np.argmin(est.validation_history_)) + 1
+    short = clone(est).set_params(epochs=k).fit(digits)
+    assert short.n_epochs_ == k and short.best_epoch_ == k
+    np.testing.assert_array_equal(short.validation_history_, est.validation_history_[:k])
+    assert _same_weights(_weights(short), _weights(est))
+    # the last epoch's weights were worse (so restoring is not a no-op)...
+    assert est.validation_history_[-1] > est.validation_history_[k - 1]
+    # ...and are those the fit would hold without restoring: running on past the best
+    # epoch with endless patience restores the same best epoch
+    longer = clone(est).set_params(epochs=est.n_epochs_, n_iter_no_change=10**6).fit(digits)
+    assert longer.best_epoch_ == k and _same_weights(_weights(longer), _weights(est))
+
+
+def test_without_early_stopping_all_samples_train_and_the_last_epoch_is_kept(digits):
+    est = _est(early_stopping=False, epochs=3).fit(digits)
+    assert est.validation_history_ is None
+    assert est.n_epochs_ == 3 and est.best_epoch_ == 3 and len(est.history_) == 3
+
+
+def test_convergence_warning_only_when_epochs_run_out_while_improving(digits):
+    with pytest.warns(ConvergenceWarning, match="still falling"):
+        _est(epochs=2).fit(digits)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        _est(learning_rate=0.0, epochs=20, n_iter_no_change=2).fit(digits)  # stopped early: no warning
+        _est(epochs=0).fit(digits)  # no training asked for: no warning
+
+
+def test_zero_epochs(digits):
+    est = _est(epochs=0).fit(digits)
+    assert est.history_ == [] and est.validation_history_ is None
+    assert est.n_epochs_ == 0 and est.best_epoch_ is None
+
+
+def test_same_seed_bitwise_reproducible_with_early_stopping(digits):
+    a = _est(epochs=8).fit(digits)
+    b = _est(epochs=8).fit(digits)
+    assert a.validation_history_ == b.validation_history_ and a.best_epoch_ == b.best_epoch_
+    np.testing.assert_array_equal(a.transform(digits[:10]), b.transform(digits[:10]))
+
+
+def test_warm_start_continues_and_counts_epochs(digits):
+    est = _est(epochs=3, warm_start=True, early_stopping=False)
+    est.fit(digits)
+    first = list(est.history_)
+    est.set_params(epochs=2, early_stopping=True).fit(digits)
+    assert est.n_epochs_ == 5 and est.history_[:3] == first and len(est.history_) == 5
+    # the epochs without a validation split are NaN in validation_history_
+    assert np.isnan(est.validation_history_[:3]).all() and np.isfinite(est.validation_history_[3:]).all()
+    assert est.best_epoch_ in (4, 5)
+    # the second fit started from the trained module: its first epoch beats a fresh model's first
+    assert est.history_[3] < first[0]
+
+
+def test_early_stopping_needs_a_training_sample():
+    with pytest.raises(ValueError, match="early_stopping"):
+        _est(epochs=2).fit(np.zeros((1, 16, 16, 1), np.uint8))
+    # two samples: one validates, one trains
+    _est(epochs=1).fit(np.zeros((2, 16, 16, 1), np.uint8))
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(validation_fraction=0.0), "validation_fraction"),
+        (dict(validation_fraction=1.0), "validation_fraction"),
+        (dict(n_iter_no_change=0), "n_iter_no_change"),
+        (dict(tol=-1.0), "tol"),
+        (dict(tol=float("nan")), "tol"),
+        (dict(early_stopping="yes"), "early_stopping"),
+    ],
+)
+def test_bad_training_parameters(digits, params, match):
+    with pytest.raises(ValueError, match=match):
+        _est(**params).fit(digits[:10])
+
+
+def test_progress_bar_shows_the_validation_loss(digits, capsys):
+    _est(epochs=2, verbose=True).fit(digits)
+    err = capsys.readouterr().err
+    assert "val=" in err and "best=" in err
+
+
+# ------------------------------------------------------------------ inlier_label
+@pytest.mark.parametrize("cls", [GradientFeatureTransformer, ActivationFeatureTransformer])
+def test_inlier_label_trains_on_inliers_only(digits, cls):
+    """A pipeline fitted on labelled data gives the features of a transformer fitted on
+    the inliers alone, with the same seed."""
+    X = digits[:120]
+    y = np.r_[np.zeros(60, int), np.ones(60, int)]
+    X = X.copy()
+    X[60:] = 255 - X[60:]  # the outliers: inverted digits
+    pipe = make_pipeline(_est(cls, epochs=3, inlier_label=0), StandardScaler(), LogisticRegression(max_iter=2000))
+    pipe.fit(X, y)
+    alone = _est(cls, epochs=3).fit(X[:60])
+    np.testing.assert_array_equal(pipe[0].transform(X), alone.transform(X))
+    # without inlier_label, y is ignored and every sample trains the autoencoder
+    everything = _est(cls, epochs=3).fit(X, y)
+    assert not np.array_equal(everything.transform(X), alone.transform(X))
+
+
+def test_inlier_label_errors(digits):
+    est = _est(epochs=1, inlier_label="clean")
+    with pytest.raises(ValueError, match="no sample has y == inlier_label='clean'.*'noisy'"):
+        est.fit(digits[:4], ["noisy"] * 4)
+    with pytest.raises(ValueError, match="4 samples but y has 3"):
+        est.fit(digits[:4], ["clean"] * 3)
+    # y=None: every sample trains
+    est.fit(digits[:10])
