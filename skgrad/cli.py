@@ -21,7 +21,6 @@ import argparse
 import csv
 import json
 import os
-import re
 import sys
 import time
 import traceback
@@ -33,7 +32,6 @@ PROG = "skgrad"
 
 #: File name suffixes read as images (case-insensitive).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm")
-_CURE_NAME = re.compile(r"^\d{2}_\d{2}_\d{2}_\d{2}_\d+\.bmp$", re.IGNORECASE)
 _LABEL_DIRS = {"inlier": 0, "inliers": 0, "outlier": 1, "outliers": 1}
 
 
@@ -215,12 +213,15 @@ class ImageFolderArray:
 def _folder_layout(root, paths, option):
     """Describe an image folder: ``("cure-tsr" | "flat" | "classes", per-file class names)``.
 
-    * every file named like CURE-TSR (``01_05_02_03_0012.bmp``): ``"cure-tsr"``;
+    * every file named like CURE-TSR (``01_05_02_03_0012.bmp``, or the authors' 7-field
+      ``01_01_01_01_01_05_0003.bmp``; :func:`skgrad.datasets.is_cure_tsr_name`): ``"cure-tsr"``;
     * all files directly in the folder: ``"flat"``;
     * all files in subfolders: ``"classes"``, the class being the first subfolder.
     """
+    from .datasets import is_cure_tsr_name
+
     rels = [p.relative_to(root) for p in paths]
-    cure = [bool(_CURE_NAME.match(r.name)) for r in rels]
+    cure = [is_cure_tsr_name(r.name) for r in rels]
     if all(cure):
         return "cure-tsr", None
     if any(cure):

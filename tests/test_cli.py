@@ -301,6 +301,54 @@ def test_ood_labelled_subfolders_and_cure_tsr_names(tmp_path):
     assert "one-class" in proc.stdout
 
 
+def test_folder_layout_knows_both_cure_tsr_namings(tmp_path):
+    from skgrad.cli import CLIError, _folder_layout
+
+    root = tmp_path
+    five = [root / "01_05_02_03_0012.bmp"]
+    seven = [root / "RealChallengeFree" / "train" / "01_01_00_00_00_05_0003.bmp",
+             root / "RealChallenge" / "07_01" / "Test" / "01_04_01_07_01_13_0021.BMP"]
+    assert _folder_layout(root, five + seven, "--test") == ("cure-tsr", None)
+    assert _folder_layout(root, seven, "--test") == ("cure-tsr", None)
+    with pytest.raises(CLIError, match=r"2 of 3 images are named like CURE-TSR.*01_05_02_03_04_0012\.bmp"):
+        _folder_layout(root, seven + [root / "01_05_02_03_04_0012.bmp"], "--test")  # 6 fields
+
+
+def test_ood_on_the_authors_seven_field_cure_tsr_tree(tmp_path):
+    from skgrad.distortions import apply_challenge
+
+    X = _digits(60)
+    # --train: the whole tree; only RealChallengeFree is used for training
+    _save(X[:20], tmp_path / "cure" / "RealChallengeFree" / "train",
+          names=[f"01_01_00_00_00_05_{i:04d}.bmp" for i in range(20)])
+    _save(apply_challenge(X[20:25], "gaussian_blur", 1), tmp_path / "cure" / "realchallenge" / "07_01" / "train",
+          names=[f"01_02_01_07_01_03_{i:04d}.bmp" for i in range(5)])
+    # --test: clean, haze 5 and lens blur 3, folder names in other cases
+    _save(X[30:40], tmp_path / "test" / "REALCHALLENGEFREE" / "Test",
+          names=[f"01_04_00_00_00_05_{i:04d}.bmp" for i in range(10)])
+    _save(apply_challenge(X[40:50], "haze", 5), tmp_path / "test" / "RealChallenge" / "12_05" / "Test",
+          names=[f"01_04_01_12_05_05_{i:04d}.bmp" for i in range(10)])
+    _save(apply_challenge(X[50:60], "lens_blur", 3), tmp_path / "test" / "RealChallenge" / "02_03" / "test",
+          names=[f"02_07_01_02_03_14_{i:04d}.BMP" for i in range(10)])
+    proc = _ok(run_cli("ood", "--train", tmp_path / "cure", "--test", tmp_path / "test", "--epochs", 1,
+                       "--threads", 1, "--output", tmp_path / "o"))
+    assert "training on its 20 challenge-free images (ignoring 5 with challenges)" in proc.stderr
+    rows = _read_csv(tmp_path / "o" / "scores.csv")
+    assert len(rows) == 30
+    expected = {"REALCHALLENGEFREE": ("challenge_free", "0", "inlier"),
+                "RealChallenge/12_05": ("haze", "5", "outlier"), "RealChallenge/02_03": ("lens_blur", "3", "outlier")}
+    for r in rows:
+        folder = r["path"].split("/")[0] if r["path"].startswith("REAL") else "/".join(r["path"].split("/")[:2])
+        assert (r["challenge"], r["level"], r["label"]) == expected[folder], r
+    y = np.array([r["label"] == "outlier" for r in rows])
+    s = np.array([float(r["score"]) for r in rows])
+    m = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    assert m["ood_report"]["auroc"] == pytest.approx(roc_auc_score(y, s), abs=1e-6)
+    ch = np.array([r["challenge"] for r in rows])
+    assert m["auroc_by_challenge"] == pytest.approx({
+        c: roc_auc_score(y[(ch == c) | ~y], s[(ch == c) | ~y]) for c in ("haze", "lens_blur")}, abs=1e-6)
+
+
 def _fake_tid2013(root, size=64):
     from skgrad.datasets import load_sample_photos
     from skgrad.distortions import apply_challenge

@@ -5,7 +5,7 @@ Nothing here downloads anything.
 """
 from ._builtin import center_crop_resize, load_digits_images, load_mnist5k, load_real_digits, load_sample_photos
 from ._io import read_image, read_images
-from .cure_tsr import CURE_TSR_CHALLENGES, load_cure_tsr
+from .cure_tsr import CURE_TSR_CHALLENGES, is_cure_tsr_name, load_cure_tsr
 from .kadid10k import load_kadid10k
 from .live_multiply import load_live_multiply_distorted
 from .tid2013 import TID2013_DISTORTIONS, load_tid2013
@@ -23,5 +23,6 @@ __all__ = [
     "load_live_multiply_distorted",
     "load_kadid10k",
     "load_cure_tsr",
+    "is_cure_tsr_name",
     "CURE_TSR_CHALLENGES",
 ]
