@@ -88,18 +88,40 @@ def _bad(path, problem):
     )
 
 
-def _parse_name(path, fname):
-    """``(sequence, sequence_number, sign, challenge, level, index)`` from a CURE-TSR name, validated."""
+def _valid_pair(chal, lev):
+    return chal in CURE_TSR_CHALLENGES and 0 <= lev <= 5 and (chal == 0) == (lev == 0)
+
+
+def _parse_name(path, fname, folder):
+    """``(sequence, sequence_number, sign, challenge, level, index)`` from a CURE-TSR name, validated.
+
+    ``folder`` is ``(type, level, where)`` of a challenge folder above the file, or None.
+    """
     m5, m7 = _NAME_5.match(fname), _NAME_7.match(fname)
     if m5:
         seq, sign, chal, lev, idx = (int(g) for g in m5.groups())
         seq_no = -1
+        _check_pair(path, chal, lev)
+        if folder is not None and (chal, lev) != folder[:2]:
+            raise _bad(path, f"its name says challenge type {chal:02d} level {lev:02d} but it lies under "
+                             f"{folder[2]} (type {folder[0]:02d}, level {folder[1]:02d})")
     elif m7:
         seq, seq_no, source, chal, lev, sign, idx = (int(g) for g in m7.groups())
-        if source not in (0, 1):
-            raise _bad(path, f"challenge source {source:02d} (third field) is neither 00 (none) nor 01")
-        if (source == 0) != (chal == 0):
-            raise _bad(path, f"challenge source {source:02d} (third field) disagrees with challenge type {chal:02d}")
+        if folder is not None:
+            # the folder gives type and level, as in the authors' code (their file names'
+            # challenge fields are undocumented: they are not read)
+            chal, lev = folder[:2]
+        elif source in (0, 1) and (source == 0) == (chal == 0) and _valid_pair(chal, lev):
+            pass  # the CURE-TSD reading: challenge source, type, level
+        elif _valid_pair(source, chal):
+            chal, lev = source, chal  # type and level where the five-field names have them
+        else:
+            raise _bad(
+                path,
+                "fields 3-5 give no valid challenge: neither source/type/level "
+                f"({source:02d}/{chal:02d}/{lev:02d}) nor type/level ({source:02d}/{chal:02d}); put the file "
+                "under RealChallengeFree or RealChallenge/TT_LL, which give its challenge",
+            )
     else:
         n = len(fname[: -len(".bmp")].split("_"))
         raise _bad(
@@ -111,7 +133,6 @@ def _parse_name(path, fname):
         raise _bad(path, f"sequence type {seq:02d} is neither 01 (real) nor 02 (unreal)")
     if not 1 <= sign <= _N_SIGNS:
         raise _bad(path, f"sign type {sign:02d} is not one of 01..{_N_SIGNS}")
-    _check_pair(path, chal, lev)
     return seq, seq_no, sign, chal, lev, idx
 
 
@@ -164,29 +185,28 @@ def load_cure_tsr(root, *, challenge_types=None, levels=None, image_size=28):
       ``sequenceType_signType_challengeType_challengeLevel_Index.bmp``, e.g.
       ``01_05_02_03_0012.bmp``;
     * the seven fields of the split used by Kwon et al.'s code, e.g.
-      ``01_01_01_01_01_05_0003.bmp``, read as
+      ``01_01_01_01_01_05_0003.bmp``.  The authors do not document these
+      fields; their code takes an image's challenge from its folder (see
+      below) and only tests whether field 3 is 00.  skgrad reads them as
       ``sequenceType_sequenceNumber_challengeSourceType_challengeType_challengeLevel_signType_Index``:
-      ``sequence`` is field 1, ``sequence_number`` field 2, the challenge type
-      field 4 and the level field 5, ``sign_type`` field 6 and ``index``
-      field 7. Field 3 must be 00 for challenge-free files and 01 otherwise.
-      This decoding is inferred, not documented by the authors: the first five
-      fields follow the CURE-TSD video names
-      (``sequenceType_sequenceNumber_challengeSourceType_challengeType_challengeLevel``,
-      challenge source 00 = none, 01 = After Effects) that CURE-TSR signs are
-      cropped from, and it fits the authors' only examples
-      (``01_01_00_00_00_05_0003.bmp`` in ``RealChallengeFree``,
-      ``01_01_01_01_01_05_0003.bmp`` in ``RealChallenge/01_01``) and their
-      code, which only tests whether field 3 is 00. That the sixth field is
-      the sign type (01..14) is the least certain part: both examples have 05.
+      the first five fields as the CURE-TSD video names that CURE-TSR signs
+      are cropped from (challenge source 00 = none, 01 = After Effects), then
+      the sign type (01..14) and the index.  This fits the authors' only
+      examples (``01_01_00_00_00_05_0003.bmp`` in ``RealChallengeFree``,
+      ``01_01_01_01_01_05_0003.bmp`` in ``RealChallenge/01_01``).  The
+      challenge fields are read only for a file outside the challenge folders:
+      as source/type/level when that is valid, else as type and level in
+      fields 3 and 4 (where the five-field names have them).
 
     Folders (names in any case):
 
     * a file below a ``RealChallengeFree`` folder is challenge-free (type 0,
       level 0); a file below ``RealChallenge/TT_LL`` (e.g.
       ``RealChallenge/07_01``) has challenge type TT (01..12) and level LL
-      (01..05), as the authors' code reads them. These folders may lie above
-      ``root`` (``root`` may be ``.../RealChallenge/07_01``). The type and
-      level in the file name must agree with the folder's.
+      (01..05), as the authors' code reads them.  The folder decides the
+      challenge of a seven-field name; a five-field name (whose fields are
+      documented) must agree with it.  These folders may lie above ``root``
+      (``root`` may be ``.../RealChallenge/07_01``).
     * ``split`` is the nearest folder named ``train``, ``val`` or ``test``
       from ``root`` (included) down to the file.
 
@@ -195,8 +215,8 @@ def load_cure_tsr(root, *, challenge_types=None, levels=None, image_size=28):
     challenge type over 12, level over 5, a challenge type of 00 with a level
     other than 00 or the reverse), a ``.bmp`` name made only of digits and
     underscores that is not one of the two namings (e.g. 6 or 8 fields), a
-    ``RealChallenge/TT_LL`` folder with impossible values, or a name that
-    disagrees with its folder raises ``ValueError`` naming the file. Other
+    ``RealChallenge/TT_LL`` folder with impossible values, or a five-field
+    five-field name that disagrees with its folder raises ``ValueError`` naming the file. Other
     ``.bmp`` files (e.g. ``notes.bmp``) are skipped with a ``UserWarning``
     naming them; they are listed in ``ignored`` and counted in
     ``description``. Files that are not ``.bmp`` are not looked at.
@@ -278,11 +298,7 @@ def load_cure_tsr(root, *, challenge_types=None, levels=None, image_size=28):
             if not (is_cure_tsr_name(fname) or _LOOKALIKE.match(fname)):
                 ignored.append(os.fspath(path))
                 continue
-            seq, seq_no, sign, chal, lev, idx = _parse_name(path, fname)
-            folder = _folder_challenge(path)
-            if folder is not None and (chal, lev) != folder[:2]:
-                raise _bad(path, f"its name says challenge type {chal:02d} level {lev:02d} but it lies under "
-                                 f"{folder[2]} (type {folder[0]:02d}, level {folder[1]:02d})")
+            seq, seq_no, sign, chal, lev, idx = _parse_name(path, fname, _folder_challenge(path))
             n_seen += 1
             if codes is not None and chal not in codes:
                 continue

@@ -161,14 +161,15 @@ def test_is_cure_tsr_name():
     ("03_05_02_01_0001.bmp", "sequence type 03"),
     ("01_15_02_01_0001.bmp", "sign type 15"),
     ("01_00_02_01_0001.bmp", "sign type 00"),
-    # impossible values in a 7-field name
-    ("01_01_01_13_01_05_0001.bmp", "challenge type 13 does not exist"),
-    ("01_01_01_07_06_05_0001.bmp", "level 06 does not exist"),
-    ("01_01_00_00_03_05_0001.bmp", "challenge type 00 with level 03"),
-    ("01_01_02_07_01_05_0001.bmp", "challenge source 02"),
-    ("01_01_00_07_01_05_0001.bmp", "challenge source 00 .* disagrees with challenge type 07"),
-    ("01_01_01_00_00_05_0001.bmp", "challenge source 01 .* disagrees with challenge type 00"),
+    # 7-field names outside the challenge folders whose fields 3-5 are valid in neither
+    # reading (source/type/level, or type/level in fields 3-4)
+    ("01_01_01_13_01_05_0001.bmp", "no valid challenge.*01/13/01"),
+    ("01_01_01_07_06_05_0001.bmp", "no valid challenge"),
+    ("01_01_02_07_01_05_0001.bmp", "no valid challenge"),
+    ("01_01_00_07_01_05_0001.bmp", "no valid challenge"),
+    ("01_01_01_00_00_05_0001.bmp", "no valid challenge"),
     ("01_01_01_07_01_15_0001.bmp", "sign type 15"),
+    ("03_01_01_07_01_05_0001.bmp", "sequence type 03"),
     # look-alikes: not one of the two namings
     ("01_05_02_03_04_0012.bmp", "has 6 field"),
     ("01_01_01_01_01_05_03_0003.bmp", "has 8 field"),
@@ -179,9 +180,7 @@ def test_is_cure_tsr_name():
     ("RealChallenge/02_06/train/01_05_02_01_0001.bmp", "folder RealChallenge/02_06: .*level 06 does not exist"),
     ("realchallenge/00_03/val/01_01_00_00_00_05_0003.bmp", "folder realchallenge/00_03: challenge type 00"),
     ("RealChallenge/00_00/test/01_01_00_00_00_05_0003.bmp", "belong in RealChallengeFree"),
-    # a name that disagrees with its folder
-    ("RealChallenge/07_01/test/01_04_01_07_02_13_0021.bmp", "name says challenge type 07 level 02 .*07_01"),
-    ("RealChallenge/07_01/test/01_01_00_00_00_05_0003.bmp", "name says challenge type 00 level 00"),
+    # a five-field name (documented fields) that disagrees with its folder
     ("RealChallengeFree/train/01_05_02_03_0012.bmp", "name says challenge type 02 level 03 .*RealChallengeFree"),
     ("RealChallengeFree/RealChallenge/07_01/test/01_04_01_07_01_13_0021.bmp", "several challenge folders"),
 ])
@@ -205,3 +204,24 @@ def test_only_ignored_files(tmp_path):
         b = load_cure_tsr(tmp_path)
     assert [p.rsplit("/", 1)[1] for p in b.paths] == ["01_05_02_03_0012.bmp"]
     assert b.ignored == [str(tmp_path.resolve() / "._01_05_02_03_0012.bmp")]
+
+
+@pytest.mark.parametrize("rel, challenge, level", [
+    # in a challenge folder the folder decides, as in the authors' code (the seven-field
+    # names' challenge fields are undocumented): whatever fields 3-5 say
+    ("RealChallenge/07_01/test/01_04_01_07_02_13_0021.bmp", "gaussian_blur", 1),
+    ("RealChallenge/08_03/test/01_01_08_03_03_05_0003.bmp", "noise", 3),
+    ("RealChallenge/08_03/test/01_01_01_08_03_05_0003.bmp", "noise", 3),
+    ("RealChallengeFree/test/01_01_00_00_00_05_0003.bmp", "challenge_free", 0),
+    # outside them: source/type/level when valid...
+    ("flat/01_01_01_08_03_05_0003.bmp", "noise", 3),
+    ("flat/01_01_00_00_00_05_0003.bmp", "challenge_free", 0),
+    # ...else type and level where the five-field names have them (fields 3 and 4)
+    ("flat/01_01_08_03_03_05_0003.bmp", "noise", 3),
+    ("flat/01_01_00_00_03_05_0003.bmp", "challenge_free", 0),
+])
+def test_seven_field_challenge_comes_from_the_folder_else_the_name(tmp_path, rel, challenge, level):
+    _bmp(tmp_path / rel)
+    b = load_cure_tsr(tmp_path)
+    assert (b.challenge.tolist(), b.level.tolist()) == ([challenge], [level])
+    assert b.sign_type.tolist() == [int(rel.rsplit("/", 1)[1].split("_")[5])]
