@@ -80,7 +80,7 @@ class AutoencoderTransformerBase(TransformerMixin, BaseEstimator):
         module_kwargs=None,
         epochs=200,
         batch_size=64,
-        learning_rate=1e-3,
+        learning_rate=3e-3,
         weight_decay=0.0,
         early_stopping=True,
         validation_fraction=0.1,

@@ -36,8 +36,9 @@ _COMMON_PARAMS = """    module : {"vae", "cae", "dense"} or torch.nn.Module, def
         ``early_stopping`` training usually ends well before.
     batch_size : int, default=64
         Mini-batch size for training, and chunk size for ``transform``.
-    learning_rate : float, default=1e-3
-        Adam's learning rate.
+    learning_rate : float, default=3e-3
+        Adam's learning rate.  3e-3 trains the paper's VAE to features as good
+        as 1e-3 does in about half the epochs (measured on real digits).
     weight_decay : float, default=0.0
         Adam's weight decay.
     early_stopping : bool, default=True
@@ -165,7 +166,7 @@ class GradientFeatureTransformer(AutoencoderTransformerBase):
         module_kwargs=None,
         epochs=200,
         batch_size=64,
-        learning_rate=1e-3,
+        learning_rate=3e-3,
         weight_decay=0.0,
         early_stopping=True,
         validation_fraction=0.1,
@@ -345,7 +346,7 @@ class ActivationFeatureTransformer(AutoencoderTransformerBase):
         module_kwargs=None,
         epochs=200,
         batch_size=64,
-        learning_rate=1e-3,
+        learning_rate=3e-3,
         weight_decay=0.0,
         early_stopping=True,
         validation_fraction=0.1,
