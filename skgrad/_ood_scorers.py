@@ -26,7 +26,6 @@ __all__ = [
     "aupr_out_scorer",
 ]
 
-
 _OOD_METRICS = {
     # name: (function, greater_is_better)
     "auroc": (auroc, True),
