@@ -173,13 +173,16 @@ def run(args):
     }
 
     def scores(X):
-        """Outlier scores (higher = more outlying) and each variant's decision threshold."""
+        """Normality scores (higher = more in-distribution) and each variant's threshold
+        (predicted inlier at or above it)."""
         F = ex(X)
-        s = {k: (clfs[k].predict_proba(F[k])[:, 1], 0.5) for k in SUPERVISED}
-        s["one_class"] = (-det.decision_function(X), 0.0)
-        if pyod is not None:
+        # the log-odds of clean, minus the decision function (class 1 = distorted): inlier at
+        # or above 0, i.e. P(clean) >= 0.5; unlike probabilities they do not saturate and tie
+        s = {k: (-clfs[k].decision_function(F[k]), 0.0) for k in SUPERVISED}
+        s["one_class"] = (det.decision_function(X), 0.0)
+        if pyod is not None:  # PyOD's scores rise with outlyingness: negate them
             flat = X.reshape(len(X), -1).astype(np.float32) / 255.0
-            s["pyod_ae"] = (pyod.decision_function(flat), float(pyod.threshold_))
+            s["pyod_ae"] = (-pyod.decision_function(flat), -float(pyod.threshold_))
         return s
 
     clean = scores(X_test)

@@ -24,13 +24,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
-from sklearn.metrics import roc_auc_score, roc_curve  # noqa: E402
+from sklearn.metrics import roc_curve  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 from skgrad import ActivationFeatureTransformer, GradientFeatureTransformer  # noqa: E402
 from skgrad.datasets import load_real_digits  # noqa: E402
 from skgrad.distortions import CHALLENGES, apply_challenge, changes_greyscale  # noqa: E402
+from skgrad.metrics import auroc  # noqa: E402
 from skgrad.outlier import GradientOutlierDetector  # noqa: E402
 
 
@@ -59,12 +60,14 @@ def main(argv=None):
 
     blurred = apply_challenge(X_clf, "gaussian_blur", 1, random_state=0)
     y_train = np.r_[np.zeros(n_clf), np.ones(n_clf)]
+    # every model gives a normality score: higher = more in-distribution (skgrad.metrics)
     models = {}
     for name, tf in [("gradients", grads), ("activations", acts)]:
         clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000))
         clf.fit(np.vstack([tf.transform(X_clf), tf.transform(blurred)]), y_train)
-        models[name] = (lambda X, tf=tf, clf=clf: clf.decision_function(tf.transform(X)))
-    models["one-class (gradients)"] = lambda X: -detector.score_samples(X)
+        # class 1 is "distorted": minus its decision function rises with normality
+        models[name] = (lambda X, tf=tf, clf=clf: -clf.decision_function(tf.transform(X)))
+    models["one-class (gradients)"] = detector.decision_function
 
     clean = {name: score(X_test) for name, score in models.items()}
     aurocs = {name: {} for name in models}
@@ -75,16 +78,16 @@ def main(argv=None):
             distorted = apply_challenge(X_test, challenge, level, random_state=1)
             for name, score in models.items():
                 s = np.r_[clean[name], score(distorted)]
-                y = np.r_[np.zeros(len(X_test)), np.ones(len(distorted))]
-                aurocs[name].setdefault(challenge, []).append(roc_auc_score(y, s))
+                y = np.r_[np.zeros(len(X_test)), np.ones(len(distorted))]  # 1 = outlier
+                aurocs[name].setdefault(challenge, []).append(auroc(y, s))
                 if level == levels[len(levels) // 2]:
-                    fpr, tpr, _ = roc_curve(y, s)
+                    fpr, tpr, _ = roc_curve(y == 0, s)  # the inliers are the positive class
                     ax.plot(fpr, tpr, label=f"{name} ({aurocs[name][challenge][-1]:.2f})")
         ax.plot([0, 1], [0, 1], ":", color="grey")
         ax.set_title(f"{challenge}, level {levels[len(levels) // 2]}", fontsize=9)
         ax.legend(fontsize=6, loc="lower right")
-        ax.set_xlabel("FPR", fontsize=8)
-        ax.set_ylabel("TPR", fontsize=8)
+        ax.set_xlabel("FPR (distorted accepted)", fontsize=8)
+        ax.set_ylabel("TPR (clean accepted)", fontsize=8)
     for ax in list(axes.flat)[len(challenges) :]:
         ax.axis("off")
     fig.suptitle(f"Clean vs distorted {digits.source} digits (classifiers trained on gaussian_blur level 1 only)")

@@ -185,7 +185,8 @@ def run_ood(cfg, *, random_state, device, batch_size, clock):
         clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000))
         clf.fit(np.vstack([extract(X_clf), extract(X_clf_out)]), y_clf)
         classifiers[name] = clf
-        clean_test_scores[name] = clf.predict_proba(extract(X_test))[:, 1]
+        # normality score: the log-odds of clean (class 0); unlike probabilities it does not tie
+        clean_test_scores[name] = -clf.decision_function(extract(X_test))
     clock.mark("ood_fit_classifiers", t)
 
     detector = None
@@ -196,7 +197,7 @@ def run_ood(cfg, *, random_state, device, batch_size, clock):
         detector = GradientOutlierDetector(
             GradientFeatureTransformer("vae", **params), random_state=random_state
         ).fit(X_clean)
-        clean_test_scores["one_class_gradients"] = -detector.score_samples(X_test)
+        clean_test_scores["one_class_gradients"] = detector.score_samples(X_test)
         clock.mark("ood_fit_one_class", t)
 
     challenges = [c for c in CHALLENGES if c != train_name and changes_greyscale(c)]
@@ -214,11 +215,11 @@ def run_ood(cfg, *, random_state, device, batch_size, clock):
             y = np.r_[np.zeros(len(X_test)), np.ones(len(X_out))]
             for f in features:
                 if f == "one_class_gradients":
-                    out_scores = -detector.score_samples(X_out)
-                    threshold = -detector.offset_  # predict() says outlier above it
+                    out_scores = detector.score_samples(X_out)
+                    threshold = detector.offset_  # predict() says outlier below it
                 else:
-                    out_scores = classifiers[f].predict_proba(extractors[f](X_out))[:, 1]
-                    threshold = 0.5
+                    out_scores = -classifiers[f].decision_function(extractors[f](X_out))
+                    threshold = 0.0  # P(clean) >= 0.5
                 score = np.r_[clean_test_scores[f], out_scores]
                 rows.append({"challenge": chal, "level": level, "feature": f, **ood_report(y, score, threshold=threshold)})
                 pooled[f].append(out_scores)
@@ -226,7 +227,7 @@ def run_ood(cfg, *, random_state, device, batch_size, clock):
         for f in features:
             out_scores = np.concatenate(pooled[f])
             y = np.r_[np.zeros(len(X_test)), np.ones(len(out_scores))]
-            fpr, tpr, _ = roc_curve(y, np.r_[clean_test_scores[f], out_scores])
+            fpr, tpr, _ = roc_curve(y == 0, np.r_[clean_test_scores[f], out_scores])  # inliers positive
             fpr, tpr = _downsample_curve(fpr, tpr)
             roc[chal][f] = {"fpr": fpr, "tpr": tpr}
     clock.mark("ood_test", t)
@@ -268,6 +269,8 @@ def run_ood(cfg, *, random_state, device, batch_size, clock):
             "n_fit_clean": len(X_ae) + len(X_clf),
             "accuracy_threshold": "the detector's own offset_ (contamination 0.1)",
         },
+        "score_convention": "normality scores, higher = more in-distribution; inliers (clean) are the "
+        "positive class of every metric (skgrad.metrics)",
         "results": rows,
         "mean_auroc_by_challenge": by_chal,
         "summary": summary,

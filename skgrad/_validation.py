@@ -234,3 +234,23 @@ def resolve_device(device):
                 f"device={device!r}: only {torch.cuda.device_count()} CUDA device(s) are present"
             )
     return dev
+
+
+def as_1d_float(values, name):
+    """``values`` as a 1-D float64 array of finite numbers (an ``(n, 1)`` column too).
+
+    For labels, scores and other per-sample vectors of the metrics; ``name``
+    names the argument in the ``ValueError``.
+    """
+    arr = np.asarray(values)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-dimensional, got shape {arr.shape}")
+    try:
+        arr = arr.astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be numeric") from exc
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return arr

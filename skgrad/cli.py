@@ -379,6 +379,10 @@ def cmd_demo(args):
 # --------------------------------------------------------------------------- #
 # ood
 # --------------------------------------------------------------------------- #
+#: What the ood command's scores are (scores.csv, metrics.json, the console).
+_SCORE_CONVENTION = "normality score, higher = more in-distribution"
+
+
 def _transformer_params(args):
     params = dict(batch_size=args.batch_size, random_state=args.random_state,
                   device=args.device, verbose=bool(args.verbose))
@@ -458,9 +462,9 @@ def cmd_ood(args):
         clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000, class_weight="balanced"))
         F = np.vstack([est.transform(X_clf_clean), est.transform(X_out)])
         clf.fit(F, np.r_[np.zeros(len(X_clf_clean)), np.ones(len(X_out))])
-        scores = clf.predict_proba(est.transform(X_test))[:, 1]
+        scores = clf.predict_proba(est.transform(X_test))[:, 0]
         threshold = 0.5
-        method = "gradient features + logistic regression (outlier probability)"
+        method = "gradient features + logistic regression (probability of being an inlier)"
     else:
         try:
             from .outlier import GradientOutlierDetector
@@ -473,11 +477,11 @@ def cmd_ood(args):
         det = GradientOutlierDetector(
             GradientFeatureTransformer(args.model, **_transformer_params(args)), random_state=args.random_state
         ).fit(X_train)
-        scores = -det.score_samples(X_test)
-        threshold = -det.offset_
+        scores = det.score_samples(X_test)
+        threshold = det.offset_
         how = f"GradientOutlierDetector ({args.model} autoencoder) on {len(X_train)} --train images"
-        method = "one-class GradientOutlierDetector (minus score_samples: higher = more outlying)"
-    info.update(method=method, fitted=how, threshold=float(threshold))
+        method = "one-class GradientOutlierDetector (score_samples)"
+    info.update(method=method, fitted=how, threshold=float(threshold), score=_SCORE_CONVENTION)
 
     csv_path = out / "scores.csv"
     header = ["path"]
@@ -485,7 +489,7 @@ def cmd_ood(args):
         header.append("class")
     if test.layout == "cure-tsr":
         header += ["challenge", "level"]
-    header += ["label", "score", "prediction"]
+    header += ["label", "normality_score", "prediction"]
     with _atomic_open(csv_path) as fh:
         w = csv.writer(fh)
         w.writerow(header)
@@ -496,10 +500,10 @@ def cmd_ood(args):
             if test.layout == "cure-tsr":
                 row += [test.challenge[i], test.level[i]]
             label = "" if test.labels is None else ("outlier" if test.labels[i] else "inlier")
-            row += [label, f"{scores[i]:.8g}", "outlier" if scores[i] > threshold else "inlier"]
+            row += [label, f"{scores[i]:.8g}", "inlier" if scores[i] >= threshold else "outlier"]
             w.writerow(row)
     print(f"scored {len(test.paths)} --test images with {method}")
-    print(f"higher score = more outlying; 'prediction' says outlier above {threshold:.4g}")
+    print(f"{_SCORE_CONVENTION}; 'prediction' says inlier at or above {threshold:.4g}")
     result = {"info": info}
     if test.labels is not None:
         y = np.asarray(test.labels)
@@ -528,14 +532,15 @@ def cmd_ood(args):
 
 def _auroc_by_group(y, scores, groups):
     import numpy as np
-    from sklearn.metrics import roc_auc_score
+
+    from .metrics import auroc
 
     y, scores, groups = np.asarray(y), np.asarray(scores), np.asarray(groups, dtype=object)
     clean = y == 0
     out = {}
     for g in sorted(set(groups[~clean])):
         sel = clean | (groups == g)
-        out[g] = float(roc_auc_score(y[sel], scores[sel]))
+        out[g] = auroc(y[sel], scores[sel], outlier_label=1)
     return out
 
 

@@ -2,10 +2,41 @@
 
 OOD convention
 --------------
-Throughout this module ``y_true == pos_label`` (default ``1``) marks an
-**outlier** (out-of-distribution, e.g. a distorted image) and every other label
-an inlier; a **higher score means more outlying** (as ``predict_proba[:, 1]`` or
-``decision_function`` of a classifier trained with outliers as class 1).
+A score is a **normality score**: the higher, the more normal (in-distribution).
+This is scikit-learn's convention for outlier detectors (``score_samples``,
+``decision_function``; ``predict`` gives +1 for inliers and -1 for outliers),
+and the paper authors' (their classifier outputs the probability of being
+in-distribution, and their metrics take the inliers as the positive class).
+To evaluate an *outlier* score (higher = more outlying, e.g. a classifier's
+probability of the outlier class ``p``), pass ``-score`` or ``1 - p``.
+
+``y_true`` marks the outliers with ``outlier_label``.  The default ``"auto"``
+takes -1 for the labels {-1, 1} (a detector's ``predict``) and 1 for {0, 1} or
+{False, True} ("is outlier"); other labels need ``outlier_label=``.  Both
+classes must be present.
+
+The inliers are the positive class; TPR is the share of inliers accepted and
+FPR the share of outliers accepted at a threshold ``t`` (``score >= t``):
+
+- **AUROC**: area under the ROC curve (:func:`sklearn.metrics.roc_auc_score`),
+  the probability that a random inlier scores above a random outlier; equal to
+  the AUROC with the outliers positive and the score negated;
+- **FPR at 95% TPR**: the share of outliers accepted at the highest threshold
+  that keeps at least 95% of the inliers, exact over all thresholds
+  (:func:`sklearn.metrics.roc_curve`);
+- **detection error**: ``min_t 0.5 (1 - TPR(t)) + 0.5 FPR(t)``;
+- **AUPR-in**: average precision (:func:`sklearn.metrics.average_precision_score`)
+  with the inliers positive and the score as it is; **AUPR-out**: with the
+  outliers positive and the score negated;
+- **accuracy** at ``threshold``: a sample is predicted an inlier when
+  ``score >= threshold`` (0.5 on a probability of being an inlier; 0 on a
+  detector's ``decision_function``, as its ``predict``).
+
+The scorers (:func:`ood_scorer`) take the normality score from any estimator
+kind: an outlier detector's ``decision_function``, a classifier's signed
+``decision_function`` or probability of not being the outlier class.  Those of
+the lower-is-better metrics (FPR at 95% TPR, detection error) return the value
+negated, as scikit-learn's ``greater_is_better=False`` scorers.
 
 IQA convention
 --------------
@@ -18,15 +49,30 @@ import warnings
 
 import numpy as np
 from scipy import optimize, special, stats
-from sklearn.metrics import (
-    average_precision_score,
-    make_scorer,
-    roc_auc_score,
-    roc_curve,
+from sklearn.metrics import make_scorer
+
+from ._ood_metrics import (
+    aupr_in,
+    aupr_out,
+    auroc,
+    detection_error,
+    fpr_at_95_tpr,
+    ood_accuracy,
+    ood_report,
 )
+from ._ood_scorers import (
+    aupr_in_scorer,
+    aupr_out_scorer,
+    auroc_scorer,
+    detection_error_scorer,
+    fpr95_scorer,
+    ood_scorer,
+)
+from ._validation import as_1d_float as _as_1d_float
 
 __all__ = [
     "ood_report",
+    "auroc",
     "fpr_at_95_tpr",
     "detection_error",
     "aupr_in",
@@ -50,326 +96,6 @@ __all__ = [
     "plcc_scorer",
     "rmse_scorer",
 ]
-
-
-# --------------------------------------------------------------------------- #
-# input validation
-# --------------------------------------------------------------------------- #
-def _as_1d_float(values, name):
-    arr = np.asarray(values)
-    if arr.ndim == 2 and arr.shape[1] == 1:
-        arr = arr[:, 0]
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-dimensional, got shape {arr.shape}")
-    try:
-        arr = arr.astype(np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be numeric") from exc
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return arr
-
-
-def _check_ood_inputs(y_true, y_score, pos_label):
-    """Return (is_outlier bool array, scores float array)."""
-    y_true = np.asarray(y_true)
-    if y_true.ndim != 1:
-        raise ValueError(f"y_true must be 1-dimensional, got shape {y_true.shape}")
-    scores = _as_1d_float(y_score, "y_score")
-    if len(y_true) != len(scores):
-        raise ValueError(
-            f"y_true and y_score have different lengths ({len(y_true)} != {len(scores)})"
-        )
-    labels = np.unique(y_true)
-    if len(labels) > 2:
-        raise ValueError(
-            f"y_true must be binary (inlier / outlier), got {len(labels)} classes: {labels[:10]}"
-        )
-    is_outlier = y_true == pos_label
-    n_out = int(is_outlier.sum())
-    if n_out == 0 or n_out == len(y_true):
-        raise ValueError(
-            "OOD metrics need both classes in y_true (inliers and outliers with "
-            f"pos_label={pos_label!r}); got only {labels.tolist()}"
-        )
-    return is_outlier, scores
-
-
-def _roc(y_true, y_score, pos_label):
-    is_outlier, scores = _check_ood_inputs(y_true, y_score, pos_label)
-    fpr, tpr, _ = roc_curve(is_outlier, scores, drop_intermediate=False)
-    return fpr, tpr
-
-
-# --------------------------------------------------------------------------- #
-# OOD metrics
-# --------------------------------------------------------------------------- #
-def fpr_at_95_tpr(y_true, y_score, *, pos_label=1):
-    """False-positive rate at the first threshold reaching 95% true-positive rate.
-
-    Exact over all thresholds of :func:`sklearn.metrics.roc_curve`: the smallest
-    FPR among operating points with TPR >= 0.95 (outliers are the positives).
-
-    Parameters
-    ----------
-    y_true : array-like of shape (n_samples,)
-        Labels; ``pos_label`` marks outliers.
-    y_score : array-like of shape (n_samples,)
-        Scores, higher = more outlying.
-    pos_label : int or str, default=1
-        Label of the outliers.
-
-    Returns
-    -------
-    float
-        FPR in [0, 1]; lower is better.
-
-    Examples
-    --------
-    >>> fpr_at_95_tpr([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
-    0.5
-    """
-    fpr, tpr = _roc(y_true, y_score, pos_label)
-    return float(fpr[np.argmax(tpr >= 0.95)])
-
-
-def detection_error(y_true, y_score, *, pos_label=1):
-    """Minimum detection error ``min_t 0.5 * (1 - TPR(t)) + 0.5 * FPR(t)``.
-
-    The minimum is taken over all points of the ROC curve (every distinct
-    threshold, plus the "reject nothing" point), i.e. the best balanced error.
-
-    Parameters
-    ----------
-    y_true : array-like of shape (n_samples,)
-        Labels; ``pos_label`` marks outliers.
-    y_score : array-like of shape (n_samples,)
-        Scores, higher = more outlying.
-    pos_label : int or str, default=1
-        Label of the outliers.
-
-    Returns
-    -------
-    float
-        Error in [0, 0.5]; lower is better.
-
-    Examples
-    --------
-    >>> detection_error([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
-    0.25
-    """
-    fpr, tpr = _roc(y_true, y_score, pos_label)
-    return float(np.min(0.5 * (1.0 - tpr) + 0.5 * fpr))
-
-
-def aupr_in(y_true, y_score, *, pos_label=1):
-    """Area under the precision-recall curve with the inliers as positives.
-
-    Computed as :func:`sklearn.metrics.average_precision_score` of the inlier
-    indicator against the negated scores.
-
-    Parameters
-    ----------
-    y_true : array-like of shape (n_samples,)
-        Labels; ``pos_label`` marks outliers.
-    y_score : array-like of shape (n_samples,)
-        Scores, higher = more outlying.
-    pos_label : int or str, default=1
-        Label of the outliers.
-
-    Returns
-    -------
-    float
-
-    Examples
-    --------
-    >>> round(aupr_in([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]), 4)
-    0.8333
-    """
-    is_outlier, scores = _check_ood_inputs(y_true, y_score, pos_label)
-    return float(average_precision_score(~is_outlier, -scores))
-
-
-def aupr_out(y_true, y_score, *, pos_label=1):
-    """Area under the precision-recall curve with the outliers as positives.
-
-    Computed with :func:`sklearn.metrics.average_precision_score`.
-
-    Parameters
-    ----------
-    y_true : array-like of shape (n_samples,)
-        Labels; ``pos_label`` marks outliers.
-    y_score : array-like of shape (n_samples,)
-        Scores, higher = more outlying.
-    pos_label : int or str, default=1
-        Label of the outliers.
-
-    Returns
-    -------
-    float
-
-    Examples
-    --------
-    >>> round(aupr_out([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]), 4)
-    0.8333
-    """
-    is_outlier, scores = _check_ood_inputs(y_true, y_score, pos_label)
-    return float(average_precision_score(is_outlier, scores))
-
-
-def ood_accuracy(y_true, y_score, *, threshold=0.5, pos_label=1):
-    """Accuracy when scores strictly above ``threshold`` are called outliers.
-
-    Meaningful for probabilities (``predict_proba``) with the default 0.5; a
-    score equal to the threshold counts as an inlier, as scikit-learn's
-    ``predict`` does.
-
-    Parameters
-    ----------
-    y_true : array-like of shape (n_samples,)
-        Labels; ``pos_label`` marks outliers.
-    y_score : array-like of shape (n_samples,)
-        Scores, higher = more outlying.
-    threshold : float, default=0.5
-        Decision threshold.
-    pos_label : int or str, default=1
-        Label of the outliers.
-
-    Returns
-    -------
-    float
-
-    Examples
-    --------
-    >>> ood_accuracy([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
-    0.75
-    """
-    is_outlier, scores = _check_ood_inputs(y_true, y_score, pos_label)
-    return float(np.mean((scores > threshold) == is_outlier))
-
-
-def ood_report(y_true, y_score, *, threshold=0.5, pos_label=1):
-    """All OOD detection metrics of the paper at once.
-
-    Convention: ``y_true == pos_label`` (default 1) marks an outlier / OOD
-    sample, and a higher ``y_score`` means more outlying.
-
-    Parameters
-    ----------
-    y_true : array-like of shape (n_samples,)
-        Binary labels; both classes must be present.
-    y_score : array-like of shape (n_samples,)
-        Outlier scores (probabilities for a meaningful ``accuracy``).
-    threshold : float, default=0.5
-        Threshold for ``accuracy`` (scores above it are called outliers).
-    pos_label : int or str, default=1
-        Label of the outliers.
-
-    Returns
-    -------
-    dict
-        ``accuracy`` (at ``threshold``), ``auroc``, ``fpr_at_95_tpr``
-        (smallest FPR with TPR >= 0.95, see :func:`fpr_at_95_tpr`),
-        ``detection_error`` (``min 0.5 (1 - TPR) + 0.5 FPR`` over ROC points),
-        ``aupr_in`` (inliers positive, scores negated) and ``aupr_out``
-        (outliers positive), all floats.
-
-    Raises
-    ------
-    ValueError
-        If ``y_true`` holds a single class, more than two classes, or the
-        shapes do not match, or scores are not finite.
-
-    Examples
-    --------
-    >>> r = ood_report([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
-    >>> r["auroc"], r["fpr_at_95_tpr"], r["detection_error"], r["accuracy"]
-    (0.75, 0.5, 0.25, 0.75)
-    """
-    is_outlier, scores = _check_ood_inputs(y_true, y_score, pos_label)
-    fpr, tpr, _ = roc_curve(is_outlier, scores, drop_intermediate=False)
-    return {
-        "accuracy": float(np.mean((scores > threshold) == is_outlier)),
-        "auroc": float(roc_auc_score(is_outlier, scores)),
-        "fpr_at_95_tpr": float(fpr[np.argmax(tpr >= 0.95)]),
-        "detection_error": float(np.min(0.5 * (1.0 - tpr) + 0.5 * fpr)),
-        "aupr_in": float(average_precision_score(~is_outlier, -scores)),
-        "aupr_out": float(average_precision_score(is_outlier, scores)),
-    }
-
-
-def _auroc(y_true, y_score, *, pos_label=1):
-    is_outlier, scores = _check_ood_inputs(y_true, y_score, pos_label)
-    return float(roc_auc_score(is_outlier, scores))
-
-
-_OOD_METRICS = {
-    # name: (function, greater_is_better, response_method)
-    "auroc": (_auroc, True, ("decision_function", "predict_proba")),
-    "fpr_at_95_tpr": (fpr_at_95_tpr, False, ("decision_function", "predict_proba")),
-    "detection_error": (detection_error, False, ("decision_function", "predict_proba")),
-    "aupr_in": (aupr_in, True, ("decision_function", "predict_proba")),
-    "aupr_out": (aupr_out, True, ("decision_function", "predict_proba")),
-    "accuracy": (ood_accuracy, True, "predict_proba"),
-}
-
-
-def ood_scorer(metric, *, pos_label=1, threshold=0.5):
-    """A scikit-learn scorer for one OOD metric.
-
-    The scorer takes the estimator's ``decision_function`` (or, when absent,
-    the ``predict_proba`` column of ``pos_label``) as outlier score, via
-    :func:`sklearn.metrics.make_scorer`'s ``response_method``. ``"accuracy"``
-    always uses ``predict_proba`` and ``threshold``. Metrics where lower is
-    better (``fpr_at_95_tpr``, ``detection_error``) are negated by scikit-learn
-    (``greater_is_better=False``), so model selection maximises the score.
-
-    Parameters
-    ----------
-    metric : {"auroc", "fpr_at_95_tpr", "detection_error", "aupr_in", \
-"aupr_out", "accuracy"}
-        Metric name (a key of :func:`ood_report`).
-    pos_label : int or str, default=1
-        Class label of the outliers.
-    threshold : float, default=0.5
-        Probability threshold, used by ``"accuracy"`` only.
-
-    Returns
-    -------
-    scorer : callable
-        ``scorer(estimator, X, y)``, usable as ``scoring=`` in
-        :class:`~sklearn.model_selection.GridSearchCV`.
-
-    Examples
-    --------
-    >>> from sklearn.linear_model import LogisticRegression
-    >>> X = [[0.0], [0.2], [0.9], [1.0]]
-    >>> y = [0, 0, 1, 1]
-    >>> clf = LogisticRegression().fit(X, y)
-    >>> ood_scorer("auroc")(clf, X, y)
-    1.0
-    >>> ood_scorer("fpr_at_95_tpr")(clf, X, y)
-    -0.0
-    """
-    if metric not in _OOD_METRICS:
-        raise ValueError(f"unknown OOD metric {metric!r}; valid: {sorted(_OOD_METRICS)}")
-    func, greater, response = _OOD_METRICS[metric]
-    kwargs = {"pos_label": pos_label}
-    if metric == "accuracy":
-        kwargs["threshold"] = threshold
-    return make_scorer(func, response_method=response, greater_is_better=greater, **kwargs)
-
-
-#: AUROC scorer (outliers = class 1); greater is better.
-auroc_scorer = ood_scorer("auroc")
-#: FPR at 95% TPR scorer; greater_is_better=False (scikit-learn negates it).
-fpr95_scorer = ood_scorer("fpr_at_95_tpr")
-#: Detection-error scorer; greater_is_better=False.
-detection_error_scorer = ood_scorer("detection_error")
-#: AUPR-in scorer (inliers positive).
-aupr_in_scorer = ood_scorer("aupr_in")
-#: AUPR-out scorer (outliers positive).
-aupr_out_scorer = ood_scorer("aupr_out")
 
 
 # --------------------------------------------------------------------------- #

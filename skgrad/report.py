@@ -174,9 +174,9 @@ def plot_ood_roc(ood, path):
     for ax in axes.flat[len(chals):]:
         ax.set_visible(False)
     for ax in axes[:, 0]:
-        ax.set_ylabel("true positive rate (outliers caught)", fontsize=7.5)
+        ax.set_ylabel("true positive rate (clean accepted)", fontsize=7.5)
     for ax in axes[-1, :]:
-        ax.set_xlabel("false positive rate (clean flagged)", fontsize=7.5)
+        ax.set_xlabel("false positive rate (distorted accepted)", fontsize=7.5)
     fig.suptitle(
         f"ROC per unseen challenge type (levels {', '.join(map(str, ood['levels']))} pooled vs clean)", fontsize=11
     )
@@ -354,13 +354,17 @@ def _html(results, images):
                              best=lambda i, j, row: _best_in_row(i, j, row, lowest=i in lowest)))
     parts.append(
         "<p><b>What the numbers mean.</b> Each test set is the held-out clean digits plus the same digits "
-        "distorted (half outliers). <b>AUROC</b> is the probability that a random distorted image gets a higher "
-        "outlier score than a random clean one: 0.5 is chance, 1.0 perfect; it does not depend on a threshold. "
-        "<b>Accuracy</b> uses the classifier's threshold 0.5 (the one-class detector: its own threshold, set so "
-        "that 10% of its clean training images are flagged). <b>FPR at 95% TPR</b>: the share of clean images "
-        "flagged when 95% of the distorted ones are caught (lower is better). <b>Detection error</b>: the smallest "
-        "mean of miss rate and false-alarm rate over thresholds (lower is better). <b>AUPR-in/out</b>: average "
-        "precision with clean / distorted images as the positive class. Best value per row is shaded.</p>"
+        "distorted (half outliers). Every score is a <b>normality score, higher = more in-distribution</b> (the "
+        "classifiers' log-odds of a clean image; the one-class detector's <code>score_samples</code>), and "
+        "the clean images are the positive class. <b>AUROC</b> is the probability that a random clean image "
+        "scores higher than a random distorted one: 0.5 is chance, 1.0 perfect; it does not depend on a "
+        "threshold. <b>Accuracy</b>: an image is called clean when the classifier's probability of clean is at "
+        "least 0.5 (the one-class detector: its own threshold, set so that 10% of its clean training images are "
+        "flagged). <b>FPR at 95% TPR</b>: the share of distorted images accepted at the threshold that keeps "
+        "95% of the clean ones (lower is better). <b>Detection error</b>: the smallest mean of the share of "
+        "clean images rejected and the share of distorted images accepted, over thresholds (lower is better). "
+        "<b>AUPR-in/out</b>: average precision with clean / distorted images as the positive class. Best value "
+        "per row is shaded.</p>"
     )
     g, a = ood["summary"]["gradients"]["auroc"], ood["summary"]["activations"]["auroc"]
     by = ood["mean_auroc_by_challenge"]

@@ -126,6 +126,9 @@ def test_demo_quick_writes_a_self_contained_report(tmp_path):
     assert page.count('src="data:image/png;base64,') == 3  # the plots are embedded
     assert "http://" not in page and "https://" not in page  # nothing to fetch
     assert "<table>" in page and "Gradients vs activations" in page and "What the numbers mean" in page
+    # the score convention is stated, in the page and in metrics.json
+    assert "normality score, higher = more in-distribution" in page
+    assert ood["score_convention"].startswith("normality scores, higher = more in-distribution")
     # the summary printed on stdout, with the report path
     assert "OOD detection" in proc.stdout and "IQA proxy" in proc.stdout
     assert f"report: {(out / 'report.html').resolve()}" in proc.stdout
@@ -269,14 +272,19 @@ def test_ood_labelled_subfolders_and_cure_tsr_names(tmp_path):
     proc = _ok(run_cli("ood", "--train", tmp_path / "train", "--test", tmp_path / "test", "--outliers",
                        tmp_path / "outl", "--epochs", 3, "--threads", 1, "--output", tmp_path / "o1"))
     rows = _read_csv(tmp_path / "o1" / "scores.csv")
-    assert len(rows) == 60 and rows[0].keys() >= {"path", "class", "label", "score", "prediction"}
+    assert len(rows) == 60 and rows[0].keys() >= {"path", "class", "label", "normality_score", "prediction"}
     y = np.array([r["label"] == "outlier" for r in rows])
     assert all((r["class"] == "outlier") == yy for r, yy in zip(rows, y))
-    s = np.array([float(r["score"]) for r in rows])
-    assert ((s >= 0) & (s <= 1)).all()  # outlier probabilities
-    rep = json.loads((tmp_path / "o1" / "metrics.json").read_text())["ood_report"]
-    assert rep["auroc"] == pytest.approx(roc_auc_score(y, s), abs=1e-6)
-    assert "AUROC" in proc.stdout
+    s = np.array([float(r["normality_score"]) for r in rows])
+    assert ((s >= 0) & (s <= 1)).all()  # probabilities of being an inlier
+    assert [r["prediction"] for r in rows] == ["inlier" if v >= 0.5 else "outlier" for v in s]
+    m = json.loads((tmp_path / "o1" / "metrics.json").read_text())
+    rep = m["ood_report"]
+    assert m["info"]["score"] == "normality score, higher = more in-distribution"
+    # normality scores: the inliers are the positive class
+    assert rep["auroc"] == pytest.approx(roc_auc_score(~y, s), abs=1e-6)
+    assert rep["accuracy"] == pytest.approx(np.mean([(r["prediction"] == "outlier") == yy for r, yy in zip(rows, y)]))
+    assert "AUROC" in proc.stdout and "normality score, higher = more in-distribution" in proc.stdout
 
     # CURE-TSR names: level 00 = challenge-free (inlier), the others outliers; one-class detector
     names, imgs = [], []
@@ -294,9 +302,12 @@ def test_ood_labelled_subfolders_and_cure_tsr_names(tmp_path):
         assert r["label"] == ("outlier" if r["level"] != "0" else "inlier")
         assert r["challenge"] in ("challenge_free", "haze")
     y = np.array([r["label"] == "outlier" for r in rows])
-    s = np.array([float(r["score"]) for r in rows])
+    s = np.array([float(r["normality_score"]) for r in rows])
     m = json.loads((tmp_path / "o2" / "metrics.json").read_text())
-    assert m["ood_report"]["auroc"] == pytest.approx(roc_auc_score(y, s), abs=1e-6)
+    assert m["ood_report"]["auroc"] == pytest.approx(roc_auc_score(~y, s), abs=1e-6)
+    assert m["auroc_by_challenge"] == {"haze": pytest.approx(m["ood_report"]["auroc"])}  # the only type
+    threshold = m["info"]["threshold"]  # the detector's offset_: predict() says outlier below it
+    assert [r["prediction"] for r in rows] == ["inlier" if v >= threshold else "outlier" for v in s]
     assert m["ood_report"]["auroc"] > 0.9  # strong haze is far from clean digits
     assert "one-class" in proc.stdout
 

@@ -1,47 +1,64 @@
-"""Tests for skgrad.metrics against hand-computed cases and scipy / brute-force oracles."""
+"""Tests for skgrad.metrics against hand-computed cases and scipy / sklearn / brute-force oracles.
+
+OOD convention under test: scores are normality scores (higher = more in-distribution)
+and the inliers are the positive class.
+"""
 import warnings
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import optimize, stats
+from sklearn.dummy import DummyClassifier
+from sklearn.ensemble import IsolationForest
 from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.metrics import accuracy_score, average_precision_score, roc_auc_score
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.naive_bayes import GaussianNB
+from sklearn.neighbors import LocalOutlierFactor
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
+from skgrad import GradientFeatureTransformer
 from skgrad import metrics
+from skgrad.datasets import load_real_digits
+from skgrad.distortions import apply_challenge
 from skgrad.metrics import (
     aupr_in,
     aupr_out,
+    auroc,
     detection_error,
     fit_logistic5,
     fpr_at_95_tpr,
     iqa_report,
     krocc,
     logistic5,
+    ood_accuracy,
     ood_report,
     ood_scorer,
     plcc,
     rmse,
     srocc,
 )
+from skgrad.outlier import GradientOutlierDetector
 
 
 # --------------------------------------------------------------------------- #
-# OOD: hand-computed cases
+# OOD: hand-computed cases (normality scores, inliers positive)
 # --------------------------------------------------------------------------- #
 def test_ood_report_hand_case_four_scores():
-    # inliers 0.1, 0.4; outliers 0.35, 0.8.
-    # ROC points (fpr, tpr): (0,0) (0,.5) (.5,.5) (.5,1) (1,1)
-    # pairs out>in: (.35>.1) (.8>.1) (.8>.4) -> 3 of 4 -> AUROC 0.75
-    # first TPR >= .95 at threshold .35 with FPR .5
+    # y: 1 = outlier. Inliers .9 .6; outliers .65 .2 (normality scores).
+    # AUROC: inlier above outlier in (.9>.65) (.9>.2) (.6>.2), not (.6<.65): 3/4
+    # ROC (fpr, tpr), thresholds .9 .65 .6 .2: (0,0) (0,.5) (.5,.5) (.5,1) (1,1)
+    # FPR at 95% TPR: keeping both inliers needs t = .6, which accepts .65: 1/2
     # detection error min .5(1-tpr)+.5fpr = .25 (at (0,.5) and (.5,1))
-    # AP-out: ranks .8(+) .4(-) .35(+): .5*1 + .5*(2/3) = 5/6
-    # AP-in (negated scores): .1(+) .35(-) .4(+): .5*1 + .5*(2/3) = 5/6
-    # accuracy at .5: only .8 flagged -> 3 of 4 right
-    r = ood_report([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
+    # AP-in: .9(+) .65(-) .6(+): .5*1 + .5*(2/3) = 5/6
+    # AP-out on -s: .2(+) .6(-) .65(+): .5*1 + .5*(2/3) = 5/6
+    # accuracy at .5 (inlier if >= .5): only the outlier .65 is wrong: 3/4
+    r = ood_report([0, 0, 1, 1], [0.9, 0.6, 0.65, 0.2])
     assert r == pytest.approx(
         {
             "accuracy": 0.75,
@@ -55,65 +72,110 @@ def test_ood_report_hand_case_four_scores():
 
 
 def test_ood_report_hand_case_asymmetric():
-    # inliers .1 .2 .9, outlier .5
-    # AUROC: outlier beats 2 of 3 inliers -> 2/3
-    # TPR reaches 1 at threshold .5 where 1 inlier (.9) is above -> FPR 1/3
-    # ROC (fpr,tpr): (0,0) (1/3,0) (1/3,1) (2/3,1) (1,1): det. err. min = 1/6
-    # AP-out: .9(-) .5(+) -> precision 1/2 at recall 1 -> 1/2
-    # AP-in on -s: .1(+) .2(+) .5(-) .9(+): 1/3*1 + 1/3*1 + 1/3*3/4 = 11/12
-    # accuracy at .5 (strictly above): flags .9 only -> 2 of 4 right
-    y, s = [0, 0, 0, 1], [0.1, 0.2, 0.9, 0.5]
+    # inliers .9 .8 .1, outlier .5 (y: 1 = outlier)
+    # AUROC: 2 of the 3 inliers above the outlier -> 2/3
+    # FPR at 95% TPR: keeping all 3 inliers needs t = .1, which accepts the outlier -> 1.
+    #   (The outliers-positive convention on -s would give 1/3 here: the two differ.)
+    # ROC (fpr, tpr): (0,0) (0,1/3) (0,2/3) (1,2/3) (1,1): detection error .5*(1/3) = 1/6
+    # AP-in: .9(+) .8(+) .5(-) .1(+): 1/3*1 + 1/3*1 + 1/3*3/4 = 11/12
+    # AP-out on -s: .1(-) .5(+) ...: precision 1/2 at recall 1 -> 1/2
+    # accuracy at .5: .1 rejected (wrong), .5 accepted (>=, wrong): 2 of 4
+    y, s = [0, 0, 0, 1], [0.9, 0.8, 0.1, 0.5]
     r = ood_report(y, s)
     assert r["auroc"] == pytest.approx(2 / 3)
-    assert r["fpr_at_95_tpr"] == pytest.approx(1 / 3)
+    assert r["fpr_at_95_tpr"] == pytest.approx(1.0)
     assert r["detection_error"] == pytest.approx(1 / 6)
-    assert r["aupr_out"] == pytest.approx(0.5)
     assert r["aupr_in"] == pytest.approx(11 / 12)
+    assert r["aupr_out"] == pytest.approx(0.5)
     assert r["accuracy"] == pytest.approx(0.5)
     # the single-metric functions agree
-    assert fpr_at_95_tpr(y, s) == pytest.approx(1 / 3)
+    assert auroc(y, s) == pytest.approx(2 / 3)
+    assert fpr_at_95_tpr(y, s) == pytest.approx(1.0)
     assert detection_error(y, s) == pytest.approx(1 / 6)
     assert aupr_in(y, s) == pytest.approx(11 / 12)
     assert aupr_out(y, s) == pytest.approx(0.5)
+    assert ood_accuracy(y, s) == pytest.approx(0.5)
 
 
 def test_ood_report_ties_across_classes():
-    # inliers .5 .2, outliers .5 .9; tie counts 1/2: (1 + .5 + 1 + 1)/4
-    r = ood_report([0, 1, 0, 1], [0.5, 0.5, 0.2, 0.9])
+    # inliers .5 .8, outliers .5 .1; the tie counts 1/2: (.5 + 1 + 1 + 1)/4
+    r = ood_report([0, 1, 0, 1], [0.5, 0.5, 0.8, 0.1])
     assert r["auroc"] == pytest.approx(0.875)
-    # threshold .5 flags both outliers and the tied inlier
+    # keeping both inliers needs t = .5, which accepts the tied outlier
     assert r["fpr_at_95_tpr"] == pytest.approx(0.5)
     assert r["detection_error"] == pytest.approx(0.25)
 
 
-def test_accuracy_threshold_is_strict_and_adjustable():
-    y = [0, 1, 1]
-    s = [0.5, 0.5, 0.7]
-    assert ood_report(y, s)["accuracy"] == pytest.approx(2 / 3)
-    assert ood_report(y, s, threshold=0.4)["accuracy"] == pytest.approx(2 / 3)
-    assert ood_report(y, s, threshold=0.6)["accuracy"] == pytest.approx(2 / 3)
-    assert ood_report([0, 1], [0.2, 0.7], threshold=0.8)["accuracy"] == pytest.approx(0.5)
+def test_accuracy_threshold_is_inclusive_and_adjustable():
+    # a score equal to the threshold is an inlier (a detector's predict: outlier iff < 0)
+    assert ood_accuracy([0, 1], [0.5, 0.2]) == 1.0
+    assert ood_accuracy([0, 1], [0.5, 0.2], threshold=0.6) == 0.5  # both rejected
+    assert ood_accuracy([0, 1], [0.5, 0.2], threshold=0.2) == 0.5  # both accepted
+    assert ood_report([0, 1], [0.5, 0.2], threshold=0.6)["accuracy"] == 0.5
+    # on a decision function with threshold 0, as IsolationForest.predict
+    assert ood_accuracy([1, -1, 1], [0.0, -1e-9, 3.0], threshold=0) == 1.0
 
 
-def test_pos_label_and_string_labels():
-    s = [0.1, 0.4, 0.35, 0.8]
+def test_outlier_label_auto_explicit_and_errors():
+    s = [0.9, 0.6, 0.65, 0.2]
     ref = ood_report([0, 0, 1, 1], s)
-    assert ood_report(["in", "in", "out", "out"], s, pos_label="out") == pytest.approx(ref)
-    # outliers coded 0: same numbers
-    assert ood_report([1, 1, 0, 0], s, pos_label=0) == pytest.approx(ref)
+    # {-1, 1}: a detector's labels, -1 = outlier
+    assert ood_report([1, 1, -1, -1], s) == pytest.approx(ref)
+    assert ood_report(np.array([False, False, True, True]), s) == pytest.approx(ref)
+    assert ood_report([0.0, 0.0, 1.0, 1.0], s) == pytest.approx(ref)
+    # an explicit outlier_label always wins
+    assert ood_report(["in", "in", "out", "out"], s, outlier_label="out") == pytest.approx(ref)
+    assert ood_report([1, 1, 0, 0], s, outlier_label=0) == pytest.approx(ref)
+    assert auroc([0, 0, 1, 1], s, outlier_label=0) == pytest.approx(1 - ref["auroc"])
+    assert auroc([1, 1, -1, -1], s, outlier_label=1) == pytest.approx(1 - ref["auroc"])
+    # "auto" cannot tell these
+    for y in (["in", "in", "out", "out"], [0, 0, 2, 2], [1, 1, 2, 2]):
+        with pytest.raises(ValueError, match="outlier_label="):
+            ood_report(y, s)
+    with pytest.raises(ValueError, match="not a label of y_true"):
+        ood_report([0, 0, 1, 1], s, outlier_label=-1)
+    with pytest.raises(ValueError, match="not a label of y_true"):
+        ood_report(["in", "in", "out", "out"], s, outlier_label=1)
 
 
-def _brute_force(y, s):
-    """Independent oracle: sweep every threshold 'flag if score >= t'."""
-    y = np.asarray(y, bool)
+def test_outliers_positive_on_the_negated_score_gives_the_same_ranking_metrics():
+    # AUROC, detection error and the AUPRs do not depend on which class is positive,
+    # as long as the score is negated with it; FPR at 95% TPR does.
+    rng = np.random.RandomState(0)
+    y = np.r_[np.zeros(40, int), np.ones(25, int)]  # 1 = outlier
+    s = np.r_[rng.normal(1, 1, 40), rng.normal(0, 1, 25)]
+    assert auroc(y, s) == pytest.approx(roc_auc_score(y == 1, -s))
+    assert aupr_out(y, s) == pytest.approx(average_precision_score(y == 1, -s))
+    assert aupr_in(y, s) == pytest.approx(average_precision_score(y == 0, s))
+    # inliers positive on s == outliers positive on -s, as the brute force sweeps both
+    assert detection_error(y, s) == pytest.approx(_brute_force(y == 1, -s)[1])
+
+
+def _brute_force(is_positive, s):
+    """Independent oracle: sweep every threshold 'accept if score >= t' (positives
+    should be accepted); returns (FPR at TPR >= 0.95, min 0.5 (1 - TPR) + 0.5 FPR)."""
+    pos = np.asarray(is_positive, bool)
     s = np.asarray(s, float)
-    pts = [(0.0, 0.0)]
+    pts = [(0.0, 0.0)]  # accept nothing
     for t in np.unique(s):
-        flag = s >= t
-        pts.append((flag[~y].mean(), flag[y].mean()))
+        acc = s >= t
+        pts.append((acc[~pos].mean(), acc[pos].mean()))
     fpr95 = min(f for f, t in pts if t >= 0.95)
     det = min(0.5 * (1 - t) + 0.5 * f for f, t in pts)
     return fpr95, det
+
+
+def _average_precision(is_positive, s):
+    """Independent oracle: sum over distinct thresholds of (R_k - R_k-1) P_k."""
+    pos = np.asarray(is_positive, bool)
+    s = np.asarray(s, float)
+    ap, prev_recall = 0.0, 0.0
+    for t in np.unique(s)[::-1]:
+        acc = s >= t
+        recall = (acc & pos).sum() / pos.sum()
+        ap += (recall - prev_recall) * (acc & pos).sum() / acc.sum()
+        prev_recall = recall
+    return ap
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)
@@ -122,22 +184,25 @@ def _brute_force(y, s):
     st.lists(st.integers(0, 6), min_size=2, max_size=25),
 )
 def test_ood_metrics_match_brute_force_and_mann_whitney(inl, outl):
-    # integer scores make many ties
+    # integer normality scores make many ties; y: 1 = outlier
     y = np.r_[np.zeros(len(inl)), np.ones(len(outl))]
     s = np.r_[inl, outl].astype(float)
-    r = ood_report(y, s)
-    fpr95, det = _brute_force(y, s)
+    r = ood_report(y, s, threshold=3)
+    fpr95, det = _brute_force(y == 0, s)
     assert r["fpr_at_95_tpr"] == pytest.approx(fpr95)
     assert r["detection_error"] == pytest.approx(det)
-    u = stats.mannwhitneyu(outl, inl, alternative="two-sided").statistic
+    u = stats.mannwhitneyu(inl, outl, alternative="two-sided").statistic
     assert r["auroc"] == pytest.approx(u / (len(inl) * len(outl)))
+    assert r["aupr_in"] == pytest.approx(_average_precision(y == 0, s))
+    assert r["aupr_out"] == pytest.approx(_average_precision(y == 1, -s))
+    assert r["accuracy"] == pytest.approx(np.mean((s >= 3) == (y == 0)))
 
 
 def test_ood_validation_errors():
     with pytest.raises(ValueError, match="both classes"):
         ood_report([1, 1, 1], [0.1, 0.2, 0.3])
     with pytest.raises(ValueError, match="both classes"):
-        ood_report([0, 0, 2], [0.1, 0.2, 0.3])  # pos_label 1 absent
+        ood_report([-1, -1], [0.1, 0.2], outlier_label=-1)
     with pytest.raises(ValueError, match="binary"):
         ood_report([0, 1, 2], [0.1, 0.2, 0.3])
     with pytest.raises(ValueError, match="lengths"):
@@ -146,73 +211,207 @@ def test_ood_validation_errors():
         ood_report([0, 1], [0.1, np.nan])
     with pytest.raises(ValueError, match="1-dimensional"):
         ood_report([[0, 1], [1, 0]], [[0.1, 0.2], [0.3, 0.4]])
+    for f in (auroc, fpr_at_95_tpr, detection_error, aupr_in, aupr_out, ood_accuracy):
+        with pytest.raises(ValueError, match="both classes"):
+            f([0, 0], [0.1, 0.2])
 
 
 # --------------------------------------------------------------------------- #
-# OOD scorers
+# OOD scorers: every estimator kind against an independent oracle
 # --------------------------------------------------------------------------- #
+SCORERS = {
+    "auroc": metrics.auroc_scorer,
+    "fpr_at_95_tpr": metrics.fpr95_scorer,
+    "detection_error": metrics.detection_error_scorer,
+    "aupr_in": metrics.aupr_in_scorer,
+    "aupr_out": metrics.aupr_out_scorer,
+    "accuracy": ood_scorer("accuracy"),
+}
+
+#: label encodings: (inlier label, outlier label, outlier_label= for the scorer)
+ENCODINGS = {
+    "01": (0, 1, "auto"),
+    "pm1": (1, -1, "auto"),
+    "str": ("clean", "distorted", "distorted"),
+}
+
+
+def _oracle(y, normality, predicted_outlier, outlier):
+    """The six metrics from sklearn.metrics and the brute-force sweeps, inliers positive."""
+    inl = np.asarray(y) != outlier
+    fpr95, det = _brute_force(inl, normality)
+    return {
+        "auroc": roc_auc_score(inl, normality),
+        "fpr_at_95_tpr": -fpr95,  # lower is better: the scorers negate it
+        "detection_error": -det,
+        "aupr_in": average_precision_score(inl, normality),
+        "aupr_out": average_precision_score(~inl, -np.asarray(normality)),
+        "accuracy": np.mean(np.asarray(predicted_outlier) == ~inl),
+    }
+
+
+def _check_scorers(est, X, y, expected, outlier_label):
+    for name, scorer in SCORERS.items():
+        if outlier_label != "auto":
+            scorer = ood_scorer(name, outlier_label=outlier_label)
+        assert scorer(est, X, y) == pytest.approx(expected[name], rel=1e-12, abs=1e-12), name
+
+
 @pytest.fixture(scope="module")
 def ood_data():
     rng = np.random.RandomState(0)
     X = np.r_[rng.normal(0, 1, (60, 3)), rng.normal(1.0, 1, (60, 3))]
-    y = np.r_[np.zeros(60, int), np.ones(60, int)]
-    return X, y
+    is_outlier = np.r_[np.zeros(60, bool), np.ones(60, bool)]
+    return X, is_outlier
 
 
-def test_scorers_use_decision_function_or_predict_proba(ood_data):
-    X, y = ood_data
-    lr = LogisticRegression().fit(X, y)
-    dec = lr.decision_function(X)
-    assert metrics.auroc_scorer(lr, X, y) == pytest.approx(ood_report(y, dec)["auroc"])
-    assert metrics.fpr95_scorer(lr, X, y) == pytest.approx(-ood_report(y, dec)["fpr_at_95_tpr"])
-    assert metrics.detection_error_scorer(lr, X, y) == pytest.approx(
-        -ood_report(y, dec)["detection_error"]
+@pytest.mark.parametrize("encoding", ENCODINGS)
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: make_pipeline(StandardScaler(), LogisticRegression()),  # both methods
+        lambda: GaussianNB(),  # predict_proba only
+        lambda: make_pipeline(StandardScaler(), LinearSVC()),  # decision_function only
+    ],
+    ids=["logistic_pipeline", "gaussian_nb", "linear_svc_pipeline"],
+)
+def test_scorers_on_classifiers_match_the_oracle(ood_data, make, encoding):
+    X, is_outlier = ood_data
+    inlier, outlier, outlier_label = ENCODINGS[encoding]
+    y = np.where(is_outlier, outlier, inlier)
+    clf = make().fit(X, y)
+    classes = list(clf.classes_)
+    if hasattr(clf, "decision_function"):  # higher = more like classes_[1]
+        d = clf.decision_function(X)
+        normality = d if classes[1] == inlier else -d
+    else:
+        normality = clf.predict_proba(X)[:, classes.index(inlier)]
+    expected = _oracle(y, normality, clf.predict(X) == outlier, outlier)
+    expected["accuracy"] = accuracy_score(y, clf.predict(X))  # the same, said another way
+    assert expected["auroc"] > 0.8  # a case where the sign matters
+    _check_scorers(clf, X, y, expected, outlier_label)
+    # accuracy at a threshold: on the probability of being an inlier when there is one
+    p_in = clf.predict_proba(X)[:, classes.index(inlier)] if hasattr(clf, "predict_proba") else normality
+    for thr in (0.3, 0.5):
+        scorer = ood_scorer("accuracy", threshold=thr, outlier_label=outlier_label)
+        assert scorer(clf, X, y) == pytest.approx(np.mean((p_in >= thr) == ~is_outlier))
+
+
+def test_classifier_ranking_comes_from_the_decision_function_not_saturated_probabilities():
+    # A steep logistic regression: far on the inlier side, P(outlier) underflows and
+    # 1 - P(outlier) is exactly 1.0 for all four test points, a 4-way tie.
+    rng = np.random.RandomState(0)
+    X = np.r_[rng.normal(-5, 1, (50, 1)), rng.normal(5, 1, (50, 1))]
+    y = np.r_[np.zeros(50, int), np.ones(50, int)]
+    clf = LogisticRegression(C=1e6).fit(X, y)
+    X_test = np.array([[-100.0], [-80.0], [-90.0], [-70.0]])
+    y_test = np.array([0, 0, 1, 1])  # normality order -100 > -90 > -80 > -70: 3 of 4 pairs
+    assert np.all(1.0 - clf.predict_proba(X_test)[:, 1] == 1.0)
+    assert roc_auc_score(y_test == 0, -clf.decision_function(X_test)) == 0.75
+    assert metrics.auroc_scorer(clf, X_test, y_test) == 0.75  # not 0.5, the tie
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_scorers_on_isolation_forest_match_the_oracle(ood_data, encoding):
+    X, is_outlier = ood_data
+    inlier, outlier, outlier_label = ENCODINGS[encoding]
+    det = IsolationForest(random_state=0).fit(X[~is_outlier][:40])  # clean only
+    X_test, y = X[40:], np.where(is_outlier[40:], outlier, inlier)
+    expected = _oracle(y, det.decision_function(X_test), det.predict(X_test) == -1, outlier)
+    assert expected["auroc"] > 0.7  # a case where the sign matters
+    _check_scorers(det, X_test, y, expected, outlier_label)
+    # accuracy at threshold 0 on decision_function is predict's rule
+    assert ood_scorer("accuracy", threshold=0.0, outlier_label=outlier_label)(det, X_test, y) == pytest.approx(
+        expected["accuracy"]
     )
-    assert metrics.aupr_in_scorer(lr, X, y) == pytest.approx(ood_report(y, dec)["aupr_in"])
-    assert metrics.aupr_out_scorer(lr, X, y) == pytest.approx(ood_report(y, dec)["aupr_out"])
-    # accuracy uses the probability threshold 0.5 -> same as predict()
-    assert ood_scorer("accuracy")(lr, X, y) == pytest.approx(np.mean(lr.predict(X) == y))
-    # an estimator with predict_proba only
-    nb = GaussianNB().fit(X, y)
-    assert not hasattr(nb, "decision_function")
-    proba = nb.predict_proba(X)[:, 1]
-    assert metrics.fpr95_scorer(nb, X, y) == pytest.approx(-fpr_at_95_tpr(y, proba))
-    # an estimator with decision_function only
-    svc = LinearSVC().fit(X, y)
-    assert metrics.auroc_scorer(svc, X, y) == pytest.approx(
-        ood_report(y, svc.decision_function(X))["auroc"]
-    )
 
 
-def test_scorer_pos_label_first_class_negates_decision_function(ood_data):
-    X, y = ood_data
-    y2 = np.where(y == 1, 1, 2)  # outliers = 1 = classes_[0]
-    lr = LogisticRegression().fit(X, y2)
-    dec = lr.decision_function(X)  # higher = more class 2 = inlier
-    expected = stats.mannwhitneyu(-dec[y2 == 1], -dec[y2 == 2]).statistic / (60 * 60)
-    assert ood_scorer("auroc", pos_label=1)(lr, X, y2) == pytest.approx(expected)
-    yl = np.where(y == 1, "out", "in")
-    lr = LogisticRegression().fit(X, yl)
-    assert ood_scorer("auroc", pos_label="out")(lr, X, yl) == pytest.approx(
-        ood_report(y, lr.decision_function(X))["auroc"]
+@pytest.fixture(scope="module")
+def digit_detector():
+    """GradientOutlierDetector on 200 clean 14x14 digits; test: 100 held-out clean + darkened copies."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        b = load_real_digits(size=14)
+        images = b.images[np.random.RandomState(0).permutation(len(b.images))[:300], ..., None]
+        det = GradientOutlierDetector(
+            GradientFeatureTransformer(epochs=10, device="cpu", random_state=0), random_state=0
+        ).fit(images[:200])
+        clean = images[200:]
+        X_test = np.concatenate([clean, apply_challenge(clean, "darkening", 5, random_state=1)])
+        is_outlier = np.r_[np.zeros(len(clean), bool), np.ones(len(clean), bool)]
+        yield det, X_test, is_outlier, det.decision_function(X_test), det.predict(X_test)
+    finally:
+        torch.set_num_threads(n)
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_scorers_on_the_gradient_outlier_detector_match_the_oracle(digit_detector, encoding):
+    det, X_test, is_outlier, decision, pred = digit_detector
+    inlier, outlier, outlier_label = ENCODINGS[encoding]
+    y = np.where(is_outlier, outlier, inlier)
+    expected = _oracle(y, decision, pred == -1, outlier)
+    _check_scorers(det, X_test, y, expected, outlier_label)
+    # the issue's case: darkened digits are outliers, the true AUROC is high, not 1 - it
+    assert metrics.auroc_scorer(det, X_test, np.where(is_outlier, 1, 0)) > 0.9
+
+
+def test_detector_without_a_score_and_other_estimators_are_refused(ood_data):
+    X, is_outlier = ood_data
+    y = is_outlier.astype(int)
+    lof = LocalOutlierFactor(novelty=False).fit(X)
+    with pytest.raises(TypeError, match="LocalOutlierFactor.*novelty=True"):
+        metrics.auroc_scorer(lof, X, y)
+    gft = GradientFeatureTransformer(epochs=0, device="cpu")
+    for est in (gft, StandardScaler().fit(X), LinearRegression().fit(X, y)):
+        for scorer in SCORERS.values():
+            with pytest.raises(TypeError, match=f"need an outlier detector.*classifier.*{type(est).__name__} is neither"):
+                scorer(est, X, y)
+    # a classifier that does not know the outliers' label
+    clf = LogisticRegression().fit(X, np.where(is_outlier, 2, 0))
+    with pytest.raises(ValueError, match="classes_"):
+        metrics.auroc_scorer(clf, X, y)  # y: 1 = outlier, but the classifier knows 0 and 2
+
+
+def test_scorer_label_errors_and_repr(ood_data):
+    X, is_outlier = ood_data
+    yl = np.where(is_outlier, "out", "in")
+    clf = LogisticRegression().fit(X, yl)
+    with pytest.raises(ValueError, match="outlier_label="):
+        metrics.auroc_scorer(clf, X, yl)
+    assert ood_scorer("auroc", outlier_label="out")(clf, X, yl) > 0.8
+    with pytest.raises(ValueError, match="unknown OOD metric"):
+        ood_scorer("f1")
+    with pytest.raises(ValueError, match="threshold"):
+        ood_scorer("accuracy", threshold="0.5")
+    assert repr(metrics.fpr95_scorer) == "ood_scorer('fpr_at_95_tpr')"
+    assert repr(ood_scorer("accuracy", outlier_label="out", threshold=0.5)) == (
+        "ood_scorer('accuracy', outlier_label='out', threshold=0.5)"
     )
 
 
 def test_scorers_in_model_selection(ood_data):
-    X, y = ood_data
+    X, is_outlier = ood_data
+    y = is_outlier.astype(int)
     scores = cross_val_score(LogisticRegression(), X, y, cv=3, scoring=metrics.fpr95_scorer)
     assert scores.shape == (3,) and np.all(scores <= 0) and np.all(scores >= -1)
-    # a useless model (huge regularisation on shuffled features) must lose
-    gs = GridSearchCV(
-        LogisticRegression(),
-        {"C": [1e-8, 1.0]},
-        scoring={"fpr95": metrics.fpr95_scorer, "auroc": metrics.auroc_scorer},
-        refit="auroc",
-        cv=3,
-    ).fit(X, y)
-    assert set(gs.cv_results_) >= {"mean_test_fpr95", "mean_test_auroc"}
-    with pytest.raises(ValueError, match="unknown OOD metric"):
-        ood_scorer("f1")
+    # A model that cannot rank (constant probabilities: AUROC 0.5, FPR95 1) must lose
+    # to one that can, on either metric.  (A tiny C would not do: a heavily regularised
+    # logistic regression still ranks by the same direction, AUROC 0.840 vs 0.842.)
+    pipe = Pipeline([("clf", LogisticRegression())])
+    for refit in ("auroc", "fpr95"):
+        gs = GridSearchCV(
+            pipe,
+            {"clf": [DummyClassifier(), LogisticRegression()]},
+            scoring={"fpr95": metrics.fpr95_scorer, "auroc": metrics.auroc_scorer},
+            refit=refit,
+            cv=3,
+        ).fit(X, y)
+        assert isinstance(gs.best_params_["clf"], LogisticRegression), refit
+        dummy = [isinstance(p["clf"], DummyClassifier) for p in gs.cv_results_["params"]].index(True)
+        assert gs.cv_results_["mean_test_auroc"][dummy] == 0.5
+        assert gs.cv_results_["mean_test_fpr95"][dummy] == -1.0
+        assert gs.cv_results_["mean_test_auroc"][1 - dummy] > 0.8
 
 
 # --------------------------------------------------------------------------- #
