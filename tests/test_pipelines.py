@@ -33,7 +33,7 @@ def test_cross_val_score_detects_blurred_digits(digits):
     X = np.concatenate([digits, blur(digits, 1.0)])
     y = np.r_[np.zeros(len(digits)), np.ones(len(digits))]
     pipe = make_pipeline(
-        GradientFeatureTransformer(epochs=3, batch_size=32, random_state=0),
+        GradientFeatureTransformer(epochs=3, batch_size=32, random_state=0, device="cpu", inlier_label=0),
         StandardScaler(),
         LogisticRegression(max_iter=500),
     )
@@ -48,7 +48,7 @@ def test_grid_search_over_a_transformer_parameter_and_svr_C(digits):
     sigmas = rng.uniform(0.0, 1.5, len(digits))
     X = np.stack([blur(im[None], s)[0] for im, s in zip(digits, sigmas)])
     pipe = make_pipeline(
-        GradientFeatureTransformer(epochs=2, batch_size=32, random_state=0),
+        GradientFeatureTransformer(epochs=2, batch_size=32, random_state=0, device="cpu"),
         StandardScaler(),
         SVR(),
     )
@@ -67,7 +67,8 @@ def test_grid_search_over_a_transformer_parameter_and_svr_C(digits):
 def test_activation_pipeline_runs_in_cross_validation(digits):
     X = np.concatenate([digits, blur(digits, 1.0)])
     y = np.r_[np.zeros(len(digits)), np.ones(len(digits))]
-    pipe = make_pipeline(ActivationFeatureTransformer(epochs=2, random_state=0), LogisticRegression(max_iter=500))
+    pipe = make_pipeline(ActivationFeatureTransformer(epochs=2, random_state=0, device="cpu", inlier_label=0),
+                         LogisticRegression(max_iter=500))
     scores = cross_val_score(pipe, X, y, cv=StratifiedKFold(2, shuffle=True, random_state=0))
     # Chance is 0.5 (DummyClassifier: 0.5, 0.5).  Measured for random_state=0: 0.938 and
     # 0.925, the same with the emulated x86-64 baseline kernels and with one thread; seeds
@@ -155,7 +156,7 @@ def test_grid_search_over_classifier_pipeline_features_picks_the_truly_better_on
     X = np.concatenate([clean, apply_challenge(clean, "gaussian_blur", 3, random_state=1)])
     y = np.r_[np.full(150, inlier), np.full(150, outlier)]
     features = {
-        "gradients": GradientFeatureTransformer(epochs=3, device="cpu", random_state=0),
+        "gradients": GradientFeatureTransformer(epochs=3, device="cpu", random_state=0, inlier_label=inlier),
         "blank": FunctionTransformer(_blank),
     }
     pipe = Pipeline([("features", None), ("scale", StandardScaler()), ("clf", LogisticRegression(max_iter=2000))])
