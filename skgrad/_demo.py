@@ -39,7 +39,7 @@ class DemoConfig:
     n_autoencoder: int  # clean digits the VAE is trained on
     n_classifier: int  # clean digits (plus their blurred copies) the classifier is trained on
     n_test: int  # held-out clean digits (plus their distorted copies) per test set
-    epochs: int
+    epochs: object  # the most epochs (early stopping ends sooner); None: the estimators' default
     levels: tuple
     iqa_size: tuple  # (width, height): photos are centre-cropped to 4:3 and resized
     iqa_distortions: tuple  # keys of skgrad.distortions.PHOTO_DISTORTIONS
@@ -52,7 +52,7 @@ FULL = DemoConfig(
     n_autoencoder=2000,
     n_classifier=1000,
     n_test=2000,
-    epochs=10,
+    epochs=None,
     levels=(1, 3, 5),
     iqa_size=(384, 288),
     iqa_distortions=("noise", "blur", "jpeg", "contrast"),
@@ -65,7 +65,7 @@ QUICK = DemoConfig(
     n_autoencoder=500,
     n_classifier=250,
     n_test=250,
-    epochs=4,
+    epochs=30,
     levels=(1, 5),
     iqa_size=(192, 144),
     iqa_distortions=("noise", "blur", "jpeg", "contrast"),
@@ -161,9 +161,11 @@ def run_ood(cfg, *, random_state, device, batch_size, clock):
     X_test = X[sizes[0] + sizes[1] : sum(sizes)]
     seed = lambda: int(rng.randint(np.iinfo(np.int32).max))  # noqa: E731
 
-    params = dict(epochs=cfg.epochs, batch_size=batch_size, random_state=random_state, device=device)
+    params = dict(batch_size=batch_size, random_state=random_state, device=device)
+    if cfg.epochs is not None:
+        params["epochs"] = cfg.epochs
     t = time.perf_counter()
-    clock(f"OOD: training the paper's VAE on {len(X_ae)} clean {digits.source} digits ({cfg.epochs} epochs)")
+    clock(f"OOD: training the paper's VAE on {len(X_ae)} clean {digits.source} digits (at most {GradientFeatureTransformer(**params).epochs} epochs, early stopping)")
     gft = GradientFeatureTransformer("vae", **params).fit(X_ae)
     # The activations of that very network: fit copies the trained module (0 epochs).
     aft = ActivationFeatureTransformer(gft.module_, epochs=0, batch_size=batch_size, device=device).fit(X_ae[:2])
@@ -248,7 +250,15 @@ def run_ood(cfg, *, random_state, device, batch_size, clock):
         },
         "model": {
             "preset": "vae",
-            "epochs": cfg.epochs,
+            "epochs": int(gft.epochs),
+            "n_epochs": int(gft.n_epochs_),
+            "best_epoch": gft.best_epoch_,
+            "early_stopping": bool(gft.early_stopping),
+            "n_iter_no_change": int(gft.n_iter_no_change),
+            "learning_rate": float(gft.learning_rate),
+            "history": [float(v) for v in gft.history_],
+            "validation_history": None if gft.validation_history_ is None
+            else [float(v) for v in gft.validation_history_],
             "final_training_loss": float(gft.history_[-1]) if gft.history_ else None,
             "gradient_features": int(gft.n_features_out_),
             "gradient_layers": {k: list(v) for k, v in gft.layers_.items()},

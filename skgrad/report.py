@@ -10,6 +10,9 @@ writes into one folder:
     feature kind.
 ``ood_auroc.png``
     AUROC per challenge type, gradients vs activations (and the other scores).
+``training.png``
+    the autoencoder's training and validation loss per epoch, with the epoch
+    whose weights were kept.
 ``iqa_levels.png``
     IQA proxy: each metric's mean score against the distortion level, per
     distortion type.
@@ -184,6 +187,28 @@ def plot_ood_roc(ood, path):
     fig.savefig(path)
 
 
+def plot_training(ood, path):
+    model = ood["model"]
+    fig = _new_figure(7.0, 3.6)
+    ax = fig.subplots()
+    epochs = np.arange(1, len(model["history"]) + 1)
+    ax.plot(epochs, model["history"], color="#1f77b4", lw=1.4, label="training loss (training mode)")
+    if model.get("validation_history"):
+        ax.plot(epochs, model["validation_history"], color="#d62728", lw=1.4,
+                label="validation loss (held-out clean digits)")
+    if model.get("best_epoch"):
+        ax.axvline(model["best_epoch"], color="#555555", ls=":", lw=1.0,
+                   label=f"kept: epoch {model['best_epoch']}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("mean loss per image (BCE + KL)")
+    low = min(v for v in model["history"] + (model.get("validation_history") or []) if math.isfinite(v))
+    ax.set_ylim(0.95 * low, 2.0 * low)
+    ax.set_title("Training the autoencoder (early stopping on the validation loss)", fontsize=11)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+
+
 def plot_ood_auroc(ood, path):
     chals, feats = ood["challenges"], ood["features"]
     fig = _new_figure(max(8.0, 0.9 * len(chals) + 3.5), 4.2)
@@ -323,7 +348,12 @@ def _html(results, images):
         "<p><b>What was trained.</b> The paper's VAE (four stride-2 convolutions, a 20-dimensional latent code, "
         f"mirrored transposed convolutions) on {data['n_autoencoder']} clean "
         f"{e(data['source'])} digits ({e(data['description'])}), 28x28 replicated to 3 channels, "
-        f"{model['epochs']} epochs of BCE + KL with Adam. Features of each image:</p><ul>"
+        f"BCE + KL with Adam (learning rate {model.get('learning_rate', 0):g}): "
+        + (f"{model['n_epochs']} epochs ran (at most {model['epochs']}; training stops when the loss of held-out "
+           f"clean digits has not improved for {model.get('n_iter_no_change', 10)} epochs) and the weights of epoch {model['best_epoch']}, "
+           "the lowest validation loss, were kept" if model.get("early_stopping") and model.get("n_epochs") is not None
+           else f"{model['epochs']} epochs")
+        + ". Features of each image:</p><ul>"
         f"<li><b>gradients</b>: the per-sample gradient of the reconstruction loss (BCE) w.r.t. the last decoder "
         f"weight and of the KL term w.r.t. the last encoder convolution, {model['gradient_features']} values "
         f"({e(', '.join(f'{k}: {v[0]}' for k, v in model['gradient_layers'].items()))});</li>"
@@ -399,6 +429,8 @@ def _html(results, images):
         "mean AUROC 0.92 / 0.85 / 0.68 for gradients / activations / reconstruction error over five challenge "
         "types at levels 1, 3, 5.)</p>"
     )
+    if images.get("training"):
+        parts.append(_img(images["training"], "training and validation loss per epoch"))
     if images.get("ood_auroc"):
         parts.append(_img(images["ood_auroc"], "AUROC per challenge type"))
     if images.get("ood_roc"):
@@ -458,7 +490,7 @@ def _html(results, images):
         f'<h2>Run</h2><p class="note">Stages: {e(stages)}. Threads per process: {timing.get("threads")}'
         + ("; the IQA proxy ran in a second process beside the OOD experiment" if timing.get("iqa_in_second_process") else "")
         + f'. Python {e(results["environment"]["python"])} on {e(results["environment"]["platform"])}. '
-        "Plots: <code>ood_auroc.png</code>, <code>ood_roc.png</code>, <code>iqa_levels.png</code> beside this "
+        "Plots: <code>training.png</code>, <code>ood_auroc.png</code>, <code>ood_roc.png</code>, <code>iqa_levels.png</code> beside this "
         "file.</p>"
     )
     parts.append("</body></html>")
@@ -491,8 +523,10 @@ def write_report(results, output):
     except ImportError:
         images["missing"] = "matplotlib is not installed: the report has no plots (pip install matplotlib)"
     else:
-        for name, plot, part in (("ood_auroc", plot_ood_auroc, "ood"), ("ood_roc", plot_ood_roc, "ood"),
+        for name, plot, part in (("training", plot_training, "ood"), ("ood_auroc", plot_ood_auroc, "ood"), ("ood_roc", plot_ood_roc, "ood"),
                                  ("iqa_levels", plot_iqa_levels, "iqa")):
+            if name == "training" and not results[part]["model"].get("history"):
+                continue  # no epoch ran
             path = out / f"{name}.png"
             plot(results[part], path)
             images[name] = path
