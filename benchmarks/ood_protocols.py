@@ -40,7 +40,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-__all__ = ["Protocol", "demo_protocol", "holdout_protocol", "PROTOCOLS", "evaluate"]
+__all__ = ["Protocol", "demo_protocol", "holdout_protocol", "PROTOCOLS", "evaluate", "evaluate_detectors"]
 
 
 @dataclass
@@ -202,6 +202,26 @@ def evaluate(protocol, extractors):
             p_out = clf.predict_proba(extract(X_out))[:, 1]
             y = np.r_[np.zeros(len(p_clean)), np.ones(len(p_out))]
             per.setdefault(kind, []).append(roc_auc_score(y, np.r_[p_clean, p_out]))
+        by_type = {k: float(np.mean(v)) for k, v in per.items()}
+        results[name] = {"mean": float(np.mean([a for v in per.values() for a in v])), "by_type": by_type}
+    return results
+
+
+def evaluate_detectors(protocol, detectors):
+    """Mean AUROC of one-class detectors, in the shape :func:`evaluate` returns.
+
+    ``detectors`` maps a name to a function ``X -> normality scores`` (higher =
+    more in-distribution) of a detector fitted on clean images only; the
+    classifier split is not used.
+    """
+    results = {}
+    for name, score in detectors.items():
+        s_clean = score(protocol.X_test)
+        per = {}
+        for kind, level, X_out in protocol.tests:
+            s_out = score(X_out)
+            y_inlier = np.r_[np.ones(len(s_clean)), np.zeros(len(s_out))]
+            per.setdefault(kind, []).append(roc_auc_score(y_inlier, np.r_[s_clean, s_out]))
         by_type = {k: float(np.mean(v)) for k, v in per.items()}
         results[name] = {"mean": float(np.mean([a for v in per.values() for a in v])), "by_type": by_type}
     return results
