@@ -598,6 +598,10 @@ def test_save_refuses_what_load_would_refuse(images, tmp_path):
     est.set_params(batch_size=2**17)
     with pytest.raises(ValueError, match=r"estimator.params.batch_size: must be an int in \[1, 65536\]"):
         save(est, tmp_path / "b.skgrad")
+    est.set_params(batch_size=8)
+    est.best_epoch_ = est.n_epochs_ + 1
+    with pytest.raises(ValueError, match=r"estimator.fitted.best_epoch_: must be <= n_epochs_=1"):
+        save(est, tmp_path / "b.skgrad")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -630,3 +634,27 @@ def test_version_1_feature_names(tmp_path):
     with pytest.raises(ValueError, match=r"names.skgrad: params.json: estimator.fitted.feature_names_in_: must hold "
                                          r"n_features_in_=5 names"):
         load(path)
+
+
+def test_cli_takes_only_saved_transformers(tmp_path):
+    from skgrad.cli import CLIError, _load_saved_model
+
+    model = SparsePatchAutoencoder(n_hidden=2)
+    model._set_params_vector(np.zeros(2 * 2 * 192 + 2 + 192), 192)
+    model.loss_, model.n_iter_ = float("nan"), 0
+    path = save(model, tmp_path / "spa.skgrad")
+    with pytest.raises(CLIError, match=r"--model .*spa.skgrad: holds a SparsePatchAutoencoder; the CLI takes a saved "
+                                       r"gradient or activation transformer"):
+        _load_saved_model(path, "cpu")
+    loaded = _load_saved_model(DATA / "v1_gradient_cae.skgrad", "cpu")
+    assert isinstance(loaded, GradientFeatureTransformer)
+
+
+def test_diverged_model_round_trip(rows, tmp_path):
+    """A fit that diverged records NaN losses: the file still loads (the values are a record, not an input)."""
+    with pytest.warns(RuntimeWarning, match="diverged"):
+        est = _fit(GradientFeatureTransformer, rows, module="dense", loss="mse", learning_rate=1e30)
+    assert np.isnan(est.history_).all()
+    loaded = load(save(est, tmp_path / "nan.skgrad"))
+    np.testing.assert_array_equal(loaded.history_, est.history_)
+    np.testing.assert_array_equal(loaded.validation_history_, est.validation_history_)

@@ -159,7 +159,7 @@ def test_parameters_are_checked(files, tmp_path, name, value, kind, match):
     ("n_features_out_", 5, ValueError, r"n_features_out_=.* but the saved one had 5"),  # _restore's own check
     ("losses_", {"__tuple__": ["bce", "l1"]}, ValueError, r"losses_\[1\]: must be one of"),
     ("losses_", ["bce"], TypeError, r"losses_: must be a tuple"),
-    ("history_", [float("nan")], ValueError, r"history_\[0\]: must be a finite number"),
+    ("history_", ["nan"], TypeError, r"history_\[0\]: must be a number"),
     ("history_", [1.0, 2.0], ValueError, r"history_: must hold n_epochs_=1 values, got 2"),
     ("validation_history_", "x", TypeError, r"validation_history_: must be a list"),
     ("n_epochs_", 10**6, ValueError, r"history_: must hold n_epochs_=1000000 values"),
@@ -299,7 +299,8 @@ def test_json_nesting_is_bounded(files, tmp_path):
     ({"__tuple__": [1], "x": 2}, r"must be one type tag"),
     ({"__estimator_ref__": 5}, r"refers to estimator 5, which the file does not define before"),
     ({"__ndarray__": "a0"}, r"refers to array 'a0', but the file has no arrays.npz"),
-    ({"__user_module__": "os.system"}, r"holds an estimator fitted with a user module \(os.system\).*pass module="),
+    ({"__user_module__": "os.system"}, r"params.inlier_label: a user module can only be an estimator's module parameter"),
+    ([{"__torch_module__": "m0"}], r"estimator.params: a parameter cannot be a fitted module"),
 ])
 def test_unknown_or_dangling_tags(files, tmp_path, value, match):
     _refused(_craft(files["gft"], tmp_path / "tag.skgrad", NODE + ("params", "inlier_label"), value), match)
@@ -455,3 +456,10 @@ def test_batch_padding_is_bounded():
     rules.check_together({"batch_size": 2**15}, {"n_features_in_": 2**13}, "f")
     with pytest.raises(ValueError, match=r"f.params.batch_size: batch_size \* n_features_in_ = 536870912 values"):
         rules.check_together({"batch_size": 2**16}, {"n_features_in_": 2**13}, "f")
+
+
+def test_a_user_module_tag_is_resolved_only_as_a_module_parameter(files, tmp_path):
+    path = _craft(files["gft"], tmp_path / "um.skgrad", NODE + ("params", "module"), {"__user_module__": "os.system"})
+    _refused(path, r"holds an estimator fitted with a user module \(os.system\).*pass module=")
+    path = _craft(files["gft"], tmp_path / "fm.skgrad", NODE + ("fitted", "history_"), [{"__torch_module__": "m0"}])
+    _refused(path, r"estimator.fitted: a fitted module can only be a fitted attribute of its own")

@@ -152,7 +152,7 @@ FITTED = {
     "n_features_out_": _pos_int,
     "feature_names_in_": _str_names,
     "losses_": _losses,
-    "history_": _float_list(finite=True),
+    "history_": _float_list(finite=False),  # NaN when training diverged
     "validation_history_": _optional(_float_list(finite=False)),  # NaN for epochs without validation
     "n_epochs_": _count,
     "best_epoch_": _optional(_pos_int),
