@@ -70,6 +70,10 @@ class AutoencoderTransformerBase(TransformerMixin, BaseEstimator):
     """
 
     _TRANSFORM_STATE = ()
+    #: The public attributes that ``fit`` sets besides those of ``_transform_state``:
+    #: ``_restore`` needs every one, so that a restored estimator also warm-starts.
+    _FITTED_STATE = ("module_", "device_", "losses_", "variational_", "sample_shape_", "image_shape_",
+                     "input_scale_", "history_", "validation_history_", "n_epochs_", "best_epoch_", "n_features_in_")
 
     def __init__(
         self,
@@ -521,6 +525,9 @@ class AutoencoderTransformerBase(TransformerMixin, BaseEstimator):
         ``_transform_state``, exactly as ``fit`` builds them.  Used by
         :func:`skgrad.persistence.load` and unpickling.  Returns ``self``.
         """
+        missing = [k for k in self._FITTED_STATE if k not in state]
+        if missing:
+            raise ValueError(f"the fitted state misses attribute(s) {missing}")
         module = state["module_"]
         module.eval()
         for p in module.parameters():

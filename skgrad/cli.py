@@ -313,12 +313,18 @@ def _load_saved_model(spec, device, option="--model"):
         raise CLIError(f"{option} {spec}: cannot load saved models here ({_one_line(exc)})") from None
     import warnings
 
+    from ._base import AutoencoderTransformerBase
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "fitted on cuda, now on the CPU": we pass device
-            return load(spec, device=device)
+            est = load(spec, device=device)
     except (FileNotFoundError, ValueError, TypeError) as exc:
         raise CLIError(f"{option} {spec}: {_one_line(exc)}") from None
+    if not isinstance(est, AutoencoderTransformerBase):  # save also writes detectors and IQA models
+        raise CLIError(f"{option} {spec}: holds a {type(est).__name__}; the CLI takes a saved gradient or "
+                       "activation transformer")
+    return est
 
 
 def _resolve_model(spec, args):

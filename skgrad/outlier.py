@@ -13,7 +13,7 @@ import numbers
 import numpy as np
 import scipy.sparse
 from sklearn.base import BaseEstimator, OutlierMixin, clone
-from sklearn.covariance import LedoitWolf
+from sklearn.covariance import EmpiricalCovariance, LedoitWolf
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
@@ -294,6 +294,42 @@ class GradientOutlierDetector(OutlierMixin, BaseEstimator):
         ndarray of int of shape (n_samples,)
         """
         return np.where(self.decision_function(X) < 0, -1, 1)
+
+    # ------------------------------------------------------------- persistence
+    def _restore(self, state):
+        """Make a fitted detector from its public fitted attributes (for :func:`skgrad.persistence.load`).
+
+        Checks that they agree with one another and with the fitted transformer,
+        and rebuilds the block slices that scoring needs.  Returns ``self``.
+        """
+        transformer = state["transformer_"]
+        if not isinstance(transformer, GradientFeatureTransformer) or transformer.reduction is not None:
+            raise ValueError("transformer_ must be a fitted GradientFeatureTransformer with reduction=None")
+        blocks, slices = _blocks(transformer.get_feature_names_out())
+        if list(state["blocks_"]) != blocks:
+            raise ValueError(f"blocks_ {state['blocks_']} are not the transformer's blocks {blocks}")
+        means = state["mean_gradients_"]
+        if len(means) != len(slices) or any(np.shape(m) != (s.stop - s.start,) for m, s in zip(means, slices)):
+            raise ValueError("mean_gradients_ must hold one vector per block, of the block's size")
+        for name, kind in (("scaler_", StandardScaler), ("covariance_", EmpiricalCovariance)):
+            value = state[name]
+            if (value is None) == (self.method == "mahalanobis"):
+                raise ValueError(f"{name} must be {'None' if value is not None else 'fitted'} for method={self.method!r}")
+            if value is not None and (not isinstance(value, kind) or value.n_features_in_ != 2 * len(blocks)):
+                raise ValueError(f"{name} must be a {kind.__name__} of the {2 * len(blocks)} per-block numbers")
+        if state["n_features_in_"] != transformer.n_features_in_:
+            raise ValueError(f"n_features_in_ must be the transformer's, {transformer.n_features_in_}")
+        names = getattr(transformer, "feature_names_in_", None)
+        if ("feature_names_in_" in state) != (names is not None) or (
+                names is not None and list(state["feature_names_in_"]) != list(names)):
+            raise ValueError("feature_names_in_ must be the transformer's")
+        missing = [k for k in ("validation_indices_", "offset_") if k not in state]
+        if missing:
+            raise ValueError(f"the fitted state misses attribute(s) {missing}")
+        for key, value in state.items():
+            setattr(self, key, value)
+        self._slices = slices
+        return self
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

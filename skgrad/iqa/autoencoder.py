@@ -49,7 +49,7 @@ class SparsePatchAutoencoder(BaseEstimator):
         Number of random training patches drawn (evenly over the images).
     patch_size : int, default=8
         Side of the square patches; inputs have ``3 * patch_size ** 2`` values.
-    scale : float, default=0.5
+    scale : float in (0, 4], default=0.5
         Resize factor applied to the training images first (as at scoring time).
     epsilon : float, default=0.1
         ZCA whitening regulariser.
@@ -197,6 +197,50 @@ class SparsePatchAutoencoder(BaseEstimator):
         """Pack ``W1_, W2_, b1_, b2_`` into a UFLDL parameter vector."""
         return np.concatenate([self.W1_.ravel(order="F"), self.W2_.ravel(order="F"),
                                self.b1_, self.b2_])
+
+    # -------------------------------------------------------------- validation
+    def _check_params(self):
+        """Raise ValueError for a parameter out of its range."""
+        for name in ("n_hidden", "max_iter", "n_patches", "patch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"{name} must be a positive integer; got {value!r}")
+        # (low, high, whether low is allowed, whether high is allowed)
+        ranges = {"sparsity_target": (0, 1, False, False), "sparsity_weight": (0, np.inf, True, False),
+                  "weight_decay": (0, np.inf, True, False), "scale": (0, 4, False, True),
+                  "epsilon": (0, np.inf, True, False)}
+        for name, (low, high, with_low, with_high) in ranges.items():
+            value = getattr(self, name)
+            if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value)
+                    or not (low <= value if with_low else low < value)
+                    or not (value <= high if with_high else value < high)):
+                bounds = f"{'[' if with_low else '('}{low}, {high}{']' if with_high else ')'}"
+                raise ValueError(f"{name} must be a number in {bounds}; got {value!r}")
+
+    def _restore(self, state):
+        """Make a fitted model from its public fitted attributes (for :func:`skgrad.persistence.load`).
+
+        Checks the weights' shapes against each other and ``patch_size``.  Returns ``self``.
+        """
+        n_visible = 3 * self.patch_size ** 2
+        n_hidden = np.shape(state["W1_"])[0] if np.ndim(state["W1_"]) == 2 else 0
+        shapes = {"W1_": (n_hidden, n_visible), "W2_": (n_visible, n_hidden),
+                  "b1_": (n_hidden,), "b2_": (n_visible,)}
+        for name, shape in shapes.items():
+            value = state[name]
+            if (not isinstance(value, np.ndarray) or value.dtype.kind != "f" or value.shape != shape
+                    or n_hidden < 1 or not np.all(np.isfinite(value))):
+                raise ValueError(
+                    f"{name} must be a finite float array of shape {shape} (patch_size={self.patch_size}), "
+                    f"got {getattr(value, 'shape', type(value).__name__)}")
+        if state["n_features_in_"] != n_visible:
+            raise ValueError(f"n_features_in_ must be 3 * patch_size ** 2 = {n_visible}")
+        missing = [k for k in ("loss_", "n_iter_") if k not in state]
+        if missing:
+            raise ValueError(f"the fitted state misses attribute(s) {missing}")
+        for key, value in state.items():
+            setattr(self, key, value)
+        return self
 
     # ----------------------------------------------------------------- forward
     def encode(self, patches):
@@ -348,13 +392,7 @@ class SparsePatchAutoencoder(BaseEstimator):
                 f"shape (n_images, H, W, 3); got one array of shape {images.shape}")
         if len(images) == 0:
             raise ValueError("images is empty; fit needs at least one image")
-        for name in ("n_hidden", "max_iter", "n_patches", "patch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, numbers.Integral) or value < 1:
-                raise ValueError(f"{name} must be a positive integer; got {value!r}")
-        if not 0 < self.sparsity_target < 1:
-            raise ValueError(
-                f"sparsity_target must be in (0, 1); got {self.sparsity_target!r}")
+        self._check_params()
         rng = check_random_state(self.random_state)
         patches = self._training_patches(list(images), rng)
         n_visible = patches.shape[1]

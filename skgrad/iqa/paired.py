@@ -286,7 +286,7 @@ class PairedGradientTransformer(TransformerMixin, BaseEstimator):
         * a ``str`` or path-like: the authors' ``.mat`` weights, loaded with
           :meth:`SparsePatchAutoencoder.from_mat` in ``fit`` (survives cloning).
     scales : tuple of float, default=(1, 0.5, 0.25)
-        Relative scales, multiplied by ``model.scale``.  After that resizing
+        Relative scales in (0, 4], multiplied by ``model.scale``.  After that resizing
         every image must still hold one 8x8 patch (with the defaults: at least
         64x64 pixels); a few dozen patches per image make the coarse-scale
         features meaningful (512x384 images give 48 at ``r = 0.25``).
@@ -359,18 +359,48 @@ class PairedGradientTransformer(TransformerMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.random_state = random_state
 
-    def _check_scales(self):
+    def _check_scales(self, given=None):
+        given = self.scales if given is None else given
         try:
-            scales = tuple(float(s) for s in self.scales)
+            scales = tuple(float(s) for s in given)
         except TypeError:
             scales = None
-        if (not scales or any(isinstance(s, bool) for s in self.scales)
-                or not all(np.isfinite(s) and s > 0 for s in scales)
+        if (not scales or isinstance(given, str) or any(isinstance(s, bool) for s in given)
+                or not all(np.isfinite(s) and 0 < s <= 4 for s in scales)
                 or len(set(scales)) != len(scales)):
             raise ValueError(
-                "scales must be a non-empty sequence of distinct positive numbers; "
-                f"got {self.scales!r}")
+                "scales must be a non-empty sequence of distinct positive numbers, each at most 4; "
+                f"got {given!r}")
         return scales
+
+    def _check_params(self):
+        """Validate the parameters; returns the scales as a tuple of floats."""
+        scales = self._check_scales()
+        if self.n_jobs is not None and (isinstance(self.n_jobs, bool)
+                                        or not isinstance(self.n_jobs, numbers.Integral)):
+            raise ValueError(f"n_jobs must be an int or None; got {self.n_jobs!r}")
+        model = self.model
+        if FrozenEstimator is not None and isinstance(model, FrozenEstimator):
+            model = model.estimator
+        if not (model is None or isinstance(model, (str, os.PathLike, SparsePatchAutoencoder))):
+            raise TypeError(
+                "model must be None, a SparsePatchAutoencoder (fitted or not), a "
+                "FrozenEstimator of one or the path of a .mat weights file; got "
+                f"{type(model).__name__}")
+        return scales
+
+    def _restore(self, state):
+        """Make a fitted transformer from its public fitted attributes (for
+        :func:`skgrad.persistence.load`); checks that they agree.  Returns ``self``."""
+        model = state["model_"]
+        if not isinstance(model, SparsePatchAutoencoder) or not _is_fitted_autoencoder(model):
+            raise ValueError("model_ must be a fitted SparsePatchAutoencoder")
+        scales = self._check_scales(state["scales_"])
+        if state["n_features_out_"] != len(_BASE_NAMES) * len(scales) or "n_training_references_" not in state:
+            raise ValueError(f"n_features_out_ must be {len(_BASE_NAMES)} per scale; n_training_references_ is needed")
+        for key, value in state.items():
+            setattr(self, key, value)
+        return self
 
     def _references(self, X):
         """The distinct reference images of ``X`` (read from disk if needed)."""
@@ -395,9 +425,7 @@ class PairedGradientTransformer(TransformerMixin, BaseEstimator):
         -------
         self : PairedGradientTransformer
         """
-        scales = self._check_scales()
-        if self.n_jobs is not None and not isinstance(self.n_jobs, numbers.Integral):
-            raise ValueError(f"n_jobs must be an int or None; got {self.n_jobs!r}")
+        scales = self._check_params()
         X = _check_pairs(X)
         model = self.model
         n_references = 0
@@ -408,11 +436,6 @@ class PairedGradientTransformer(TransformerMixin, BaseEstimator):
                                            random_state=self.random_state)
         elif isinstance(model, (str, os.PathLike)):
             model = SparsePatchAutoencoder.from_mat(model)
-        elif not isinstance(model, SparsePatchAutoencoder):
-            raise TypeError(
-                "model must be None, a SparsePatchAutoencoder (fitted or not), a "
-                "FrozenEstimator of one or the path of a .mat weights file; got "
-                f"{type(model).__name__}")
         if not _is_fitted_autoencoder(model):
             model = clone(model)
             if model.random_state is None:
