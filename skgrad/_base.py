@@ -408,7 +408,7 @@ class AutoencoderTransformerBase(TransformerMixin, BaseEstimator):
         n_train = data.shape[0]
         optimizer = torch.optim.Adam(module.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
         bar = _progress(range(self.epochs), enabled=bool(self.verbose), desc=f"fit {type(self).__name__}", unit="epoch")
-        best, best_state, no_improvement, stopped = np.inf, None, 0, False
+        best, best_state, no_improvement, stopped, diverged = np.inf, None, 0, False, None
         for epoch in bar:
             module.train()
             order = torch.from_numpy(rng.permutation(n_train)).to(device)
@@ -416,7 +416,13 @@ class AutoencoderTransformerBase(TransformerMixin, BaseEstimator):
             for start in range(0, n_train, self.batch_size):
                 xb = data[order[start : start + self.batch_size]]
                 out = module(xb)
-                per_sample = sum(per_sample_loss(l, out, xb) for l in train_losses)
+                try:
+                    per_sample = sum(per_sample_loss(l, out, xb) for l in train_losses)
+                except RuntimeError:  # binary_cross_entropy of a NaN reconstruction: diverged
+                    if torch.isfinite(split_output(out)[0]).all():
+                        raise
+                    total = torch.full((), float("nan"), device=device)
+                    break
                 loss = per_sample.mean()
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -429,11 +435,7 @@ class AutoencoderTransformerBase(TransformerMixin, BaseEstimator):
             else:
                 monitored = run["history"][-1]
             if not np.isfinite(monitored):
-                warnings.warn(
-                    f"training diverged at epoch {epoch + 1} (loss {monitored}); lower learning_rate",
-                    RuntimeWarning,
-                    stacklevel=3,
-                )
+                diverged = epoch + 1
                 break
             # an improvement by more than tol (relative) resets the patience
             if not np.isfinite(best) or monitored < best - self.tol * abs(best):
@@ -452,15 +454,29 @@ class AutoencoderTransformerBase(TransformerMixin, BaseEstimator):
             if no_improvement >= self.n_iter_no_change:
                 stopped = True
                 break
+        name = type(self).__name__
+        if diverged is not None and best_state is None:
+            raise ValueError(
+                f"{name}: training diverged at epoch {diverged} (loss {run['history'][-1]}), and no earlier "
+                f"weights were kept{'' if val_data is not None else ' (early_stopping=False)'}; lower "
+                f"learning_rate (now {self.learning_rate})"
+            )
+        if diverged is not None:
+            warnings.warn(
+                f"{name}: training diverged at epoch {diverged}; the weights of epoch {run['best_epoch']} (the "
+                f"lowest validation loss) are kept; a lower learning_rate (now {self.learning_rate}) may train better",
+                RuntimeWarning,
+                stacklevel=3,
+            )
         if best_state is not None:
             module.load_state_dict(best_state)  # the best validation epoch's weights
         elif val_data is None and run["history"]:
             run["best_epoch"] = len(run["history"])  # without validation: the last epoch's weights
         ran = len(run["history"])
-        if not stopped and ran == self.epochs and np.isfinite(best):
+        if not stopped and diverged is None and ran == self.epochs and np.isfinite(best):
             what = "validation" if val_data is not None else "training"
             warnings.warn(
-                f"{type(self).__name__}: training stopped after epochs={self.epochs} while the {what} loss "
+                f"{name}: training stopped after epochs={self.epochs} while the {what} loss "
                 f"was still falling (by more than tol={self.tol} relative within the last "
                 f"{self.n_iter_no_change} epochs); the features may improve with a larger epochs",
                 ConvergenceWarning,

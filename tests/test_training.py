@@ -159,3 +159,26 @@ def test_inlier_label_errors(digits):
         est.fit(digits[:4], ["clean"] * 3)
     # y=None: every sample trains
     est.fit(digits[:10])
+
+
+def test_divergence_raises_unless_earlier_weights_were_kept(digits):
+    """NaN weights never make a fitted estimator: without a kept epoch fit raises (and the
+    estimator stays unfitted); with early stopping the best finite epoch is restored."""
+    est = _est(epochs=5, learning_rate=1e30, early_stopping=False)
+    with pytest.raises(ValueError, match="diverged at epoch 1.*lower learning_rate"):
+        est.fit(digits)
+    assert not hasattr(est, "module_")
+
+    class DivergeLater(GradientFeatureTransformer):
+        def _mean_loss(self, module, data, losses):  # a validation loss that explodes at epoch 3
+            self._calls = getattr(self, "_calls", 0) + 1
+            return float("nan") if self._calls >= 3 else super()._mean_loss(module, data, losses)
+
+    est = DivergeLater(module="cae", module_kwargs={"channels": (4, 8)}, batch_size=32, random_state=0,
+                       device="cpu", epochs=5)
+    with pytest.warns(RuntimeWarning, match="diverged at epoch 3; the weights of epoch 2"):
+        est.fit(digits)
+    assert est.best_epoch_ == 2 and est.n_epochs_ == 3
+    short = _est(epochs=2).fit(digits)  # the same run stopped after epoch 2
+    assert _same_weights(_weights(short), _weights(est))
+    assert np.isfinite(est.transform(digits[:4])).all()
