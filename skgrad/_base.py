@@ -500,16 +500,60 @@ class AutoencoderTransformerBase(TransformerMixin, BaseEstimator):
 
             return dask_transform(self, X)
         X, _, scale = self._validate_X(X, reset=False)
-        flat = self._flat(self.sample_shape_)
         check_output_memory(X.shape[0], self.n_features_out_, type(self).__name__)
         out = np.empty((X.shape[0], self.n_features_out_), dtype=np.float32)
-        bs = int(self.batch_size)
-        for start, stop in self._chunks(X.shape[0], desc="transform"):
-            chunk = X[start:stop]
-            if stop - start < bs:  # pad with copies of the last sample
-                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], bs - (stop - start), axis=0)])
-            x = to_tensor(chunk, scale, self.device_, flat=flat)
+        for start, stop, x in self._batches(X, scale, desc="transform"):
             out[start:stop] = self._transform_batch(x)[: stop - start].cpu().numpy()
+        return out
+
+    def _batches(self, X, scale, desc):
+        """``(start, stop, tensor)`` per chunk of ``batch_size`` samples of a validated ``X``.
+
+        The last chunk is padded with copies of its last sample to ``batch_size``:
+        every sample goes through kernels of one shape (the first ``stop - start``
+        rows of the tensor are the chunk).
+        """
+        flat = self._flat(self.sample_shape_)
+        bs = int(self.batch_size)
+        for start, stop in self._chunks(X.shape[0], desc=desc):
+            chunk = X[start:stop]
+            if stop - start < bs:
+                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], bs - (stop - start), axis=0)])
+            yield start, stop, to_tensor(chunk, scale, self.device_, flat=flat)
+
+    def per_sample_losses(self, X):
+        """Each sample's losses under the trained module: the reconstruction error and KL term.
+
+        The module runs in eval mode (a VAE decodes its latent mean), as for
+        ``transform``; the losses are those the features are gradients of.
+
+        Parameters
+        ----------
+        X : array-like
+            Samples as in ``transform``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, len(losses_))
+            float64; column ``j`` is loss ``losses_[j]`` (summed over the sample).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skgrad import GradientFeatureTransformer
+        >>> X = np.random.RandomState(0).randint(0, 256, size=(8, 28, 28, 3), dtype=np.uint8)
+        >>> gft = GradientFeatureTransformer(epochs=0, random_state=0, device="cpu").fit(X)
+        >>> gft.losses_, gft.per_sample_losses(X[:3]).shape
+        (('bce', 'kld'), (3, 2))
+        """
+        check_is_fitted(self, "module_")
+        X, _, scale = self._validate_X(X, reset=False)
+        out = np.empty((X.shape[0], len(self.losses_)), dtype=np.float64)
+        with torch.no_grad():
+            for start, stop, x in self._batches(X, scale, desc="losses"):
+                o = self.module_(x)
+                values = [per_sample_loss(l, o, x)[: stop - start] for l in self.losses_]
+                out[start:stop] = torch.stack(values, dim=1).double().cpu().numpy()
         return out
 
     def _chunks(self, n, desc):
@@ -557,6 +601,21 @@ class AutoencoderTransformerBase(TransformerMixin, BaseEstimator):
                 )
         for k, v in {**state, **extra}.items():
             setattr(self, k, v)
+        # A file's weights must at least give finite losses and features for a blank, a
+        # mid-grey and a noise image (NaN or absurd weights are no trained model).  A
+        # failure here fails the load; the half-restored object is discarded.
+        shape = tuple(self.sample_shape_)
+        images = np.stack([np.zeros(shape), np.full(shape, 0.5), np.random.RandomState(0).rand(*shape)])
+        probe = to_tensor(images.astype(np.float32), 1.0, self.device_, flat=self._flat(shape))
+        with torch.no_grad():
+            out = module(probe)
+            values = [per_sample_loss(l, out, probe) for l in self.losses_]
+        values.append(self._transform_batch(probe))
+        if not all(bool(torch.isfinite(t).all()) for t in values):
+            raise ValueError(
+                f"the {type(self).__name__}'s module gives non-finite losses or features for blank and noise "
+                "images: its weights are not those of a trained model"
+            )
         return self
 
     def __getstate__(self):

@@ -10,7 +10,7 @@ import torch
 from ._base import AutoencoderTransformerBase
 from ._per_sample import PerSampleGradients
 from ._validation import to_tensor
-from .losses import RECONSTRUCTION_LOSSES
+from .losses import RECONSTRUCTION_LOSSES, per_sample_loss
 
 __all__ = ["GradientFeatureTransformer", "ActivationFeatureTransformer"]
 
@@ -123,12 +123,13 @@ class GradientFeatureTransformer(AutoencoderTransformerBase):
     Parameters
     ----------
 %(params)s
-    layers : "auto", list of str or dict, default="auto"
+    layers : "auto", "all", list of str or dict, default="auto"
         Parameters (names from ``module.named_parameters()``) whose gradients are
         returned.  ``"auto"`` is the paper's choice: the last decoder weight for
         reconstruction losses, the last encoder weight before the latent heads
-        for ``"kld"``.  A list applies to every loss; a dict maps each loss to
-        its list.
+        for ``"kld"``.  ``"all"``: every ``*weight`` parameter the loss depends
+        on (for ``"kld"`` the encoder's).  A list applies to every loss; a dict
+        maps each loss to its list, or to ``"auto"`` or ``"all"``.
     reduction : {None, "norm", "stats"}, default=None
         ``None``: the raw flattened gradients.  ``"norm"``: one L2 norm per (loss,
         parameter) block.  ``"stats"``: mean, std, min, max and L2 norm per block.
@@ -205,9 +206,21 @@ class GradientFeatureTransformer(AutoencoderTransformerBase):
         if self.reduction not in (None, "norm", "stats"):
             raise ValueError(f"reduction must be None, 'norm' or 'stats', got {self.reduction!r}")
 
-    def _resolve_layers(self, module, losses):
+    def _resolve_layers(self, module, losses, probe=None):
         params = [n for n, _ in module.named_parameters()]
         known = set(params)
+
+        def every(loss):
+            """Every ``*weight`` parameter the loss depends on (found through the autograd graph)."""
+            named = [(n, p) for n, p in module.named_parameters() if n.endswith("weight")]
+            with torch.enable_grad():
+                x = probe()
+                value = per_sample_loss(loss, module(x), x).sum()
+                grads = torch.autograd.grad(value, [p for _, p in named], allow_unused=True)
+            found = [n for (n, _), g in zip(named, grads) if g is not None]
+            if not found:
+                raise ValueError(f"layers='all': loss {loss!r} depends on no '*weight' parameter; name the layers")
+            return found
 
         def auto(loss):
             if loss in RECONSTRUCTION_LOSSES:
@@ -226,12 +239,13 @@ class GradientFeatureTransformer(AutoencoderTransformerBase):
                 )
             return [name]
 
+        keywords = {"auto": auto, "all": every}
         layers = self.layers
         if isinstance(layers, str):
-            if layers != "auto":
+            if layers not in keywords:
                 layers = [layers]
             else:
-                resolved = {loss: auto(loss) for loss in losses}
+                resolved = {loss: keywords[layers](loss) for loss in losses}
                 layers = None
         if isinstance(layers, dict):
             unknown_losses = set(layers) - set(losses)
@@ -242,7 +256,13 @@ class GradientFeatureTransformer(AutoencoderTransformerBase):
             missing = [l for l in losses if l not in layers]
             if missing:
                 raise ValueError(f"layers is a dict but gives no parameters for loss(es) {missing}")
-            resolved = {l: ([layers[l]] if isinstance(layers[l], str) else list(layers[l])) for l in losses}
+            resolved = {}
+            for l in losses:
+                value = layers[l]
+                if isinstance(value, str):
+                    resolved[l] = keywords[value](l) if value in keywords else [value]
+                else:
+                    resolved[l] = list(value)
         elif layers is not None:
             names = list(layers)
             if not names:
@@ -266,7 +286,13 @@ class GradientFeatureTransformer(AutoencoderTransformerBase):
 
     def _transform_state(self, state):
         module = state["module_"]
-        layers = self._resolve_layers(module, state["losses_"])
+        shape = tuple(state["sample_shape_"])
+
+        def probe():  # one blank sample, as transform feeds the module
+            x = np.zeros((1,) + shape, dtype=np.float32)
+            return to_tensor(x, 1.0, state["device_"], flat=self._flat(shape))
+
+        layers = self._resolve_layers(module, state["losses_"], probe)
         engine = PerSampleGradients(module, list(layers.items()))
         blocks = [(l, n, int(np.prod(engine.shapes[n]))) for l, names in layers.items() for n in names]
         n_out = {None: sum(b[2] for b in blocks), "norm": len(blocks), "stats": len(blocks) * len(_STATS)}[

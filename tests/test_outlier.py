@@ -1,7 +1,9 @@
-"""GradientOutlierDetector: real behaviour on real digits, and scikit-learn's API checks."""
+"""GradientOutlierDetector: real behaviour on real digits against independent oracles,
+and scikit-learn's API checks."""
 import numpy as np
 import pytest
 import torch
+from scipy import stats
 from sklearn.covariance import LedoitWolf
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
@@ -10,6 +12,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from skgrad import GradientFeatureTransformer
 from skgrad.datasets import load_digits_images, load_real_digits
 from skgrad.distortions import apply_challenge
+from skgrad.losses import bce, kld
 from skgrad.outlier import GradientOutlierDetector
 
 
@@ -25,36 +28,34 @@ def one_torch_thread():
 
 @pytest.fixture(scope="module")
 def digits():
-    """Real handwritten digits (MNIST-5k, else sklearn digits), shuffled: 1000 to fit, 300 held out."""
-    bunch = load_real_digits()
+    """Real handwritten digits (MNIST-5k, else sklearn digits), 16x16, shuffled: 1000 to fit, 300 held out."""
+    bunch = load_real_digits(size=16)
     idx = np.random.RandomState(0).permutation(len(bunch.images))[:1300]
-    images = bunch.images[idx][..., None]  # (n, 28, 28, 1) uint8
+    images = bunch.images[idx][..., None]  # (n, 16, 16, 1) uint8
     return images[:1000], images[1000:]
 
 
 def _gft(**kwargs):
-    # 20 epochs: on 800 training images the default 10 (~125 Adam steps) leaves the VAE
-    # undertrained for some seeds (see docs/ood.md)
-    return GradientFeatureTransformer(epochs=20, device="cpu", **kwargs)
+    return GradientFeatureTransformer(device="cpu", **{"epochs": 40, **kwargs})
 
 
 @pytest.fixture(scope="module")
 def fitted(digits):
+    """The default statistics and the default layers (every weight for bce, the last encoder weight for kld)."""
     train, _ = digits
-    return GradientOutlierDetector(_gft(), random_state=0).fit(train)
+    return GradientOutlierDetector(_gft(layers={"bce": "all", "kld": "auto"}), random_state=0).fit(train)
 
 
-def _auroc_outlier(det, clean, distorted):
-    """AUROC of -score_samples with the distorted samples as the positive (outlier) class."""
+def _auroc_inlier(det, clean, distorted):
+    """AUROC with the clean samples as the positive class and score_samples as the score."""
     s = np.r_[det.score_samples(clean), det.score_samples(distorted)]
-    y = np.r_[np.zeros(len(clean)), np.ones(len(distorted))]
-    return roc_auc_score(y, -s)
+    return roc_auc_score(np.r_[np.ones(len(clean)), np.zeros(len(distorted))], s)
 
 
 @pytest.mark.parametrize(
     "challenge, level, min_auroc",
     [
-        ("noise", 5, 0.95),  # larger gradients than clean digits
+        ("noise", 5, 0.95),  # larger gradients and losses than clean digits
         ("darkening", 5, 0.9),  # SMALLER gradients: the score must be two-sided
         ("dirty_lens", 3, 0.9),
     ],
@@ -62,44 +63,109 @@ def _auroc_outlier(det, clean, distorted):
 def test_distorted_digits_score_lower_than_held_out_clean(fitted, digits, challenge, level, min_auroc):
     _, test = digits
     distorted = apply_challenge(test, challenge, level, random_state=1)
-    assert _auroc_outlier(fitted, test, distorted) > min_auroc
+    assert _auroc_inlier(fitted, test, distorted) > min_auroc
+
+
+def test_default_statistics_beat_the_papers_two_blocks(fitted, digits):
+    """The default (norms of every layer + losses) against the former default (norms and
+    directions of the paper's two blocks), same autoencoder seed.  At 16x16 most types are
+    found by both (AUROC > 0.98, measured); the gain is on the distortions that make images
+    EASIER to reconstruct (darkening, shadow: smaller losses than clean digits), where the
+    full-size benchmark also gains most (docs/ood.md)."""
+    train, test = digits
+    old = GradientOutlierDetector(_gft(), statistics=("norms", "directions"), random_state=0).fit(train)
+    types = [("darkening", 3), ("shadow", 3)]
+    a_new = np.mean([_auroc_inlier(fitted, test, apply_challenge(test, c, lv, random_state=2)) for c, lv in types])
+    a_old = np.mean([_auroc_inlier(old, test, apply_challenge(test, c, lv, random_state=2)) for c, lv in types])
+    assert a_new > a_old + 0.05, (a_new, a_old)
+
+
+def _loop_summary(det, X):
+    """Oracle of the per-sample numbers: a batch-1 torch.autograd loop on the trained module
+    (not the per-sample engine), the losses from skgrad.losses on each image alone."""
+    module = det.transformer_.module_
+    params = dict(module.named_parameters())
+    rows = []
+    for img in X:
+        x = torch.from_numpy(img[None]).permute(0, 3, 1, 2).float() / 255
+        recon, mu, logvar = module(x)
+        values = {"bce": bce(recon, x).sum(), "kld": kld(mu, logvar).sum()}
+        norms = []
+        for block in det.blocks_:
+            loss, name = block.split(":")
+            g = torch.autograd.grad(values[loss], params[name], retain_graph=True)[0]
+            norms.append(np.log(g.double().norm().item() + 1e-12))
+        losses = [np.log(values[l].item() + 1e-12) for l in det.transformer_.losses_]
+        rows.append(norms + losses)
+    return np.array(rows)
+
+
+def test_score_matches_an_independent_oracle(fitted, digits):
+    """Scores recomputed from the loop oracle, numpy standardisation and scikit-learn's
+    LedoitWolf.mahalanobis, the statistics taken on the held-out split."""
+    train, test = digits
+    det = fitted
+    assert det.summary_names_[-2:] == ["loss:bce", "loss:kld"]
+    assert [n.split(":", 1)[1] for n in det.summary_names_[:-2]] == det.blocks_
+    assert len(det.blocks_) == 11  # 10 weights for bce, down.6.weight for kld
+    S_val = _loop_summary(det, train[det.validation_indices_])
+    mu, sd = S_val.mean(axis=0), S_val.std(axis=0)
+    cov = LedoitWolf().fit((S_val - mu) / sd)
+    expected = -cov.mahalanobis((_loop_summary(det, test[:40]) - mu) / sd)
+    # float32 gradients by two kernel paths (the engine's batched closed forms and the
+    # batch-1 autograd loop) differ by ~1e-6 relative; the logs, standardisation and the
+    # quadratic form keep that order: 1e-4 relative leaves a margin of 100 and is far below
+    # the spread of the scores (their std is ~100 % of their mean)
+    np.testing.assert_allclose(det.score_samples(test[:40]), expected, rtol=1e-4, atol=1e-4)
+    assert np.std(expected) > 0.1 * np.abs(expected).mean()
+
+
+def test_contamination_is_the_outlier_rate_of_new_clean_samples():
+    """offset_ comes from held-out samples, so NEW clean samples are predicted outliers at
+    the rate contamination, within a binomial band; the samples that trained the
+    autoencoder are flagged much less often (the bias that held-out statistics avoid)."""
+    bunch = load_real_digits(size=16)
+    X = bunch.images[np.random.RandomState(1).permutation(len(bunch.images))][..., None]
+    fit, new = X[:2000], X[2000:3000]
+    det = GradientOutlierDetector(_gft(epochs=20), validation_fraction=0.5, contamination=0.1, random_state=0)
+    det.fit(fit)
+    rate = np.mean(det.predict(new) == -1)
+    # the rate has two sources of sampling error: the 10% quantile estimated on 1000
+    # held-out samples and the 1000 new samples; variance 0.09/1000 + 0.09/1000
+    sd = np.sqrt(2 * 0.1 * 0.9 / 1000)
+    assert abs(rate - 0.1) < 4 * sd, rate
+    trained = np.setdiff1d(np.arange(len(fit)), det.validation_indices_)
+    assert np.mean(det.predict(fit[trained]) == -1) < rate
+    # and the threshold is exactly the held-out scores' percentile
+    held = det.score_samples(fit[det.validation_indices_])
+    assert stats.percentileofscore(held, det.offset_, kind="weak") == pytest.approx(10.0, abs=0.1)
 
 
 def test_cosine_method_scores_noise_lower(digits):
     train, test = digits
-    det = GradientOutlierDetector(_gft(), method="cosine", random_state=0)
-    det.fit(train)
+    det = GradientOutlierDetector(_gft(), method="cosine", random_state=0).fit(train)
+    assert det.summary_names_ == ["direction:bce:up.6.weight", "direction:kld:down.6.weight"]
     scores = det.score_samples(test)
     assert np.all(scores >= -1 - 1e-9) and np.all(scores <= 1 + 1e-9)
     noisy = apply_challenge(test, "noise", 5, random_state=1)
-    assert _auroc_outlier(det, test, noisy) > 0.9
+    assert _auroc_inlier(det, test, noisy) > 0.9
 
 
-def test_mahalanobis_score_matches_independent_computation(fitted, digits):
-    """The score is recomputed from the transformer's gradients with numpy and LedoitWolf."""
+@pytest.mark.parametrize(
+    "statistics, names",
+    [
+        (("norms",), ["norm:bce:up.6.weight", "norm:kld:down.6.weight"]),
+        (("losses",), ["loss:bce", "loss:kld"]),
+        (("directions", "losses"), ["direction:bce:up.6.weight", "direction:kld:down.6.weight", "loss:bce",
+                                    "loss:kld"]),
+    ],
+)
+def test_statistics_choose_the_numbers(digits, statistics, names):
     train, test = digits
-    det = fitted
-    names = det.transformer_.get_feature_names_out()
-    prefixes = np.array([n.rsplit("[", 1)[0] for n in names])
-    blocks = list(dict.fromkeys(prefixes))
-    assert blocks == ["bce:up.6.weight", "kld:down.6.weight"] == det.blocks_
-
-    def summary(G, means):
-        cols = [np.log(np.linalg.norm(G[:, prefixes == b], axis=1) + 1e-12) for b in blocks]
-        for b, m in zip(blocks, means):
-            g = G[:, prefixes == b]
-            cols.append(g @ m / (np.linalg.norm(g, axis=1) * np.linalg.norm(m)))
-        return np.stack(cols, axis=1)
-
-    G_val = det.transformer_.transform(train[det.validation_indices_]).astype(np.float64)
-    means = [G_val[:, prefixes == b].mean(axis=0) for b in blocks]
-    S = summary(G_val, means)
-    mu, sd = S.mean(axis=0), S.std(axis=0)
-    cov = LedoitWolf().fit((S - mu) / sd)
-    G_test = det.transformer_.transform(test).astype(np.float64)
-    Z = (summary(G_test, means) - mu) / sd - cov.location_
-    expected = -np.einsum("ij,jk,ik->i", Z, cov.precision_, Z)
-    np.testing.assert_allclose(det.score_samples(test), expected, rtol=1e-6, atol=1e-6)
+    det = GradientOutlierDetector(_gft(epochs=2), statistics=statistics, random_state=0).fit(train[:200])
+    assert det.summary_names_ == names
+    assert det.scaler_.n_features_in_ == len(names) == det.covariance_.location_.shape[0]
+    assert np.isfinite(det.score_samples(test[:5])).all()
 
 
 def test_validation_split_holds_samples_out_of_training():
@@ -132,18 +198,7 @@ def test_predict_and_decision_function_consistent(fitted, digits):
     np.testing.assert_allclose(decision, scores - fitted.offset_)
     np.testing.assert_array_equal(pred, np.where(decision < 0, -1, 1))
     assert set(np.unique(pred)) <= {-1, 1}
-    assert (pred[50:] == -1).mean() > (pred[:50] == -1).mean()
-
-
-@pytest.mark.parametrize("contamination", [0.05, 0.25])
-def test_contamination_sets_fraction_of_training_outliers(contamination):
-    X = load_digits_images(size=16).images[:200, :, :, None]
-    det = GradientOutlierDetector(
-        GradientFeatureTransformer(epochs=2, device="cpu"), contamination=contamination, random_state=0
-    ).fit(X)
-    frac = np.mean(det.predict(X) == -1)
-    assert abs(frac - contamination) <= 1 / len(X)
-    np.testing.assert_allclose(det.offset_, np.percentile(det.score_samples(X), 100 * contamination))
+    assert (pred[50:] == -1).mean() > (pred[:50] == -1).mean() + 0.5
 
 
 def test_not_fitted():
@@ -158,6 +213,10 @@ def test_not_fitted():
     "params, match",
     [
         (dict(method="knn"), "method"),
+        (dict(statistics=()), "statistics"),
+        (dict(statistics="norms"), "statistics"),
+        (dict(statistics=("norms", "norms")), "statistics"),
+        (dict(statistics=("mean",)), "statistics"),
         (dict(contamination=0.0), "contamination"),
         (dict(contamination=0.7), "contamination"),
         (dict(validation_fraction=1.0), "validation_fraction"),
@@ -180,6 +239,15 @@ def test_transformer_is_cloned_and_seeded():
     np.testing.assert_array_equal(det.score_samples(X[:10]), again.score_samples(X[:10]))
 
 
+def test_default_transformer_layers():
+    X = load_digits_images(size=16).images[:40, :, :, None]
+    det = GradientOutlierDetector(random_state=0)
+    det.fit(X)  # the default transformer (training defaults: early stopping)
+    assert det.transformer is None
+    assert det.transformer_.layers == {"bce": "all", "kld": "auto"}
+    assert det.transformer_.layers_["kld"] == ["down.6.weight"] and len(det.transformer_.layers_["bce"]) == 10
+
+
 # scikit-learn's API checks, on 2-D input with the dense preset
 _DENSE = GradientFeatureTransformer(module="dense", epochs=2, batch_size=16, device="cpu")
 ESTIMATORS = [
@@ -188,16 +256,20 @@ ESTIMATORS = [
 ]
 
 # Expected failures, each with its reason.
-EXPECTED_FAILED = {
-    # The transformer's float32 gradients come from torch's batched kernels, which round
-    # differently for different batch sizes (relative differences ~1e-7 between transforming
-    # X at once and in pieces); the standardised log-norm/cosine/Mahalanobis score amplifies
-    # them to ~1e-6 relative, above the check's rtol of 1e-7.  Scores are still per-sample:
-    # no value depends on the other samples beyond float32 rounding.
-    "check_methods_subset_invariance": "float32 rounding of batched torch kernels, amplified by the score",
-}
+_HELD_OUT = (
+    "contamination is the expected outlier rate of NEW clean samples: offset_ is the "
+    "contamination percentile of held-out samples (the training samples' gradients are "
+    "biased low), so fewer than contamination of the fit samples themselves are predicted "
+    "outliers; tested instead by test_contamination_is_the_outlier_rate_of_new_clean_samples"
+)
 
 
-@parametrize_with_checks(ESTIMATORS, expected_failed_checks=lambda est: EXPECTED_FAILED)
+def _expected_failed(est):
+    if est.validation_fraction > 0:
+        return {"check_outliers_train": _HELD_OUT, "check_outliers_fit_predict": _HELD_OUT}
+    return {}
+
+
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failed)
 def test_sklearn_compatible(estimator, check):
     check(estimator)

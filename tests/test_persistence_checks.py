@@ -463,3 +463,15 @@ def test_a_user_module_tag_is_resolved_only_as_a_module_parameter(files, tmp_pat
     _refused(path, r"holds an estimator fitted with a user module \(os.system\).*pass module=")
     path = _craft(files["gft"], tmp_path / "fm.skgrad", NODE + ("fitted", "history_"), [{"__torch_module__": "m0"}])
     _refused(path, r"estimator.fitted: a fitted module can only be a fitted attribute of its own")
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_weights_are_refused(files, tmp_path, bad):
+    """NaN/inf weights are no trained model: transform would give NaN features and a
+    warm-start fit would diverge at once."""
+    state = _state(files["gft"])
+    key = next(k for k, v in state.items() if v.dtype.is_floating_point)
+    state[key] = state[key].clone()
+    state[key].view(-1)[0] = bad
+    path = _with_state(files["gft"], tmp_path / "nan.skgrad", _torch_bytes(state))
+    _refused(path, rf"{key[3:]} holds NaN or infinite values")

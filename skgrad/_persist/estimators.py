@@ -185,6 +185,8 @@ def _rebuild_module(est, state, slot, ctx, where):
         if got.dtype.is_floating_point != ref.dtype.is_floating_point or (
                 not ref.dtype.is_floating_point and got.dtype != ref.dtype):
             fail(slot.where, f"the saved weights do not fit {what}: {key} has dtype {got.dtype}, the module's {ref.dtype}")
+        if got.dtype.is_floating_point and not bool(torch.isfinite(got).all()):
+            fail(slot.where, f"{key} holds NaN or infinite values: not the weights of a trained model")
     with torch.random.fork_rng(devices=[]):  # building a preset draws its initial weights
         net = est._new_module(shape)
     try:
