@@ -25,6 +25,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVR
 from threadpoolctl import threadpool_limits
 
+from numerics import PARITY_ATOL
 from skgrad.datasets import load_sample_photos
 from skgrad.iqa import (PairedGradientTransformer, SparsePatchAutoencoder,
                         activation_quality, gradient_quality)
@@ -191,16 +192,17 @@ def test_grid_search_with_group_kfold_never_mixes_references(photos):
     search = GridSearchCV(pipeline, {"svr__C": [1.0, 10.0]}, cv=cv,
                           scoring=srocc_scorer)
     search.fit(X, y, groups=groups)
-    assert search.best_params_["svr__C"] in (1.0, 10.0)
-    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    # Every candidate ranks the distortion levels of references it never saw: SROCC
+    # 0.926 (C=1) and 0.936 (C=10) measured, 0 by chance, -1 for a sign error.
+    assert (search.cv_results_["mean_test_score"] >= 0.85).all(), search.cv_results_["mean_test_score"]
     # the refitted autoencoder saw the 6 references, each fold's only its 4
     refitted = search.best_estimator_[0]
     assert refitted.n_training_references_ == 6
     folds = cross_validate(search.best_estimator_, X, y, groups=groups, cv=cv,
                            scoring=srocc_scorer, return_estimator=True)
     assert [e[0].n_training_references_ for e in folds["estimator"]] == [4, 4, 4]
-    # the learned model ranks the unseen references' distortions correctly
-    assert np.mean(folds["test_score"]) > 0.5
+    # the learned model ranks the unseen references' distortions correctly (0.936 measured)
+    assert np.mean(folds["test_score"]) >= 0.85
 
 
 def test_fitted_model_is_used_as_is(photos, model):
@@ -240,7 +242,7 @@ def test_authors_weights_from_path_match_octave(shared_dir):
     features = pgt.transform(pairs)
     expected = [[float(r["gradient_quality"]), float(r["unique_activation_quality"])]
                 for r in rows]
-    np.testing.assert_allclose(features[:, :2], expected, rtol=0, atol=1e-3)
+    np.testing.assert_allclose(features[:, :2], expected, rtol=0, atol=PARITY_ATOL)
 
 
 def test_sklearn_api(photos, model):
