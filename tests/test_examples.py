@@ -28,7 +28,7 @@ def _needed(session):
     """The examples the selected tests of this module run."""
     names = set()
     for item in session.items:
-        if item.module.__name__ != __name__:
+        if getattr(getattr(item, "module", None), "__name__", None) != __name__:
             continue
         script = getattr(item, "callspec", None) and item.callspec.params.get("script")
         if script is not None:
