@@ -73,8 +73,8 @@ def check_input(X, *, image_shape=None, require_unit_range=True, estimator_name=
     --------
     >>> import numpy as np
     >>> X, shape, scale = check_input(np.zeros((2, 8, 8), dtype=np.uint8))
-    >>> shape, scale
-    ((8, 8, 1), 0.00392...)
+    >>> shape, scale == 1 / 255
+    ((8, 8, 1), True)
     """
     if isinstance(X, torch.Tensor):
         raise TypeError(

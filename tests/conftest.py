@@ -1,15 +1,54 @@
-"""Shared pytest fixtures."""
+"""Shared pytest fixtures, and a summary of what was skipped and why."""
+import os
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["pytester"]
+
 #: The read-only reference data beside the checkout (``../shared``).  Tests that
-#: need it skip with a reason when it is absent; the package never reads it.
+#: need it skip with a reason when it is absent from a user's clone; in CI
+#: (``CI=true``, as ``.ci/run`` is run) they fail instead.  The package never reads it.
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+#: The files of ``../shared`` the tests read.
+SHARED_FILES = ("data/unique/ImageNet_Weights_YGCr.mat", "data/iqa-parity/scores.tsv")
+
+
+def in_ci():
+    """Whether the suite runs in CI (``CI=true``, as GitHub Actions, GitLab and .ci/run set)."""
+    return os.environ.get("CI", "").strip().lower() == "true"
 
 
 @pytest.fixture(scope="session")
 def shared_dir():
-    if not SHARED.is_dir():
-        pytest.skip(f"reference data directory {SHARED} (../shared beside the checkout) is absent")
+    missing = [name for name in SHARED_FILES if not (SHARED / name).is_file()]
+    if missing:
+        what = (f"reference data directory {SHARED} (../shared beside the checkout) is absent"
+                if not SHARED.is_dir() else f"{', '.join(missing)} missing from {SHARED}")
+        if in_ci():
+            pytest.fail(f"CI=true and the {what}: CI must run the parity tests against the authors' "
+                        "reference data; provide ../shared (or unset CI to skip them)", pytrace=False)
+        pytest.skip(what)
     return SHARED
+
+
+def _skip_reason(report):
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+    return reason.removeprefix("Skipped: ")
+
+
+def _plural(n, word):
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def pytest_terminal_summary(terminalreporter):
+    """One section: every skip reason with how many tests it skipped, most frequent first."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    if not skipped:
+        return
+    reasons = Counter(_skip_reason(report) for report in skipped)
+    terminalreporter.write_sep("=", f"skipped: {_plural(len(skipped), 'test')}, {_plural(len(reasons), 'reason')}")
+    for reason, count in sorted(reasons.items(), key=lambda item: (-item[1], item[0])):
+        terminalreporter.write_line(f"{count:4d} x {reason}")

@@ -260,9 +260,9 @@ def test_image_preset_on_tabular_rows():
 
 
 @pytest.mark.parametrize("device", ["cuda", "cuda:0"])
-def test_cuda_requested_without_cuda(device):
-    if torch.cuda.is_available():
-        pytest.skip("CUDA is available on this machine, so device='cuda' is valid here")
+def test_cuda_requested_without_cuda(device, monkeypatch):
+    # a CPU-only machine, simulated so that the message is tested on GPU machines too
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     raises(ValueError, lambda: _est(device=device).fit(IMAGES), re.escape(f"device={device!r}"),
            "CUDA is not available", "device='auto' or 'cpu'")
 

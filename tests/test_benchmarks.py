@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from numerics import ORACLE_RTOL, assert_allclose_blocks
 from skgrad import GradientFeatureTransformer
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -34,5 +35,6 @@ def test_reference_hook_loop_equals_transform():
         for h in handles:
             h.remove()
     got = est.transform(X)
-    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6 * np.abs(ref).max())
+    # another algorithm (autograd on single images): the oracle tolerance, block by block
+    assert_allclose_blocks(got, ref, est.get_feature_names_out(), rtol=ORACLE_RTOL)
     bench.floor_pass(est.module_, X, 4, ("bce", "kld"))()  # the floor runs on the same model

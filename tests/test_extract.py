@@ -11,7 +11,7 @@ from skgrad.extract import transform_to_npy
 @pytest.fixture(scope="module")
 def fitted_and_X():
     X = np.random.RandomState(0).randint(0, 256, (50, 28, 28, 3), dtype=np.uint8)
-    return GradientFeatureTransformer(epochs=0, batch_size=8, random_state=0).fit(X), X
+    return GradientFeatureTransformer(epochs=0, batch_size=8, random_state=0, device="cpu").fit(X), X
 
 
 def test_memmap_output_equals_transform(fitted_and_X, tmp_path):

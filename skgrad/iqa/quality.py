@@ -2,7 +2,7 @@
 
 Both scores compare a reference and a distorted uint8 RGB image of the same
 shape through the patch autoencoder :class:`SparsePatchAutoencoder`, exactly as
-the authors' MATLAB code does (parity with their scores is tested to 1e-3):
+the authors' MATLAB code does (parity with their scores is tested to 1e-8):
 
 * both images -> :func:`skgrad.iqa.prepare_patches` (``imresize`` 0.5, Y-G-Cr,
   8x8 patches, per-image ZCA whitening);

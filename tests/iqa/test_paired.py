@@ -19,12 +19,13 @@ from PIL import Image
 from scipy import stats
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
-from sklearn.model_selection import GridSearchCV, GroupKFold, cross_validate
+from sklearn.model_selection import GridSearchCV, GroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVR
 from threadpoolctl import threadpool_limits
 
+from numerics import PARITY_ATOL
 from skgrad.datasets import load_sample_photos
 from skgrad.iqa import (PairedGradientTransformer, SparsePatchAutoencoder,
                         activation_quality, gradient_quality)
@@ -188,19 +189,22 @@ def test_grid_search_with_group_kfold_never_mixes_references(photos):
             model=SparsePatchAutoencoder(n_hidden=16, n_patches=1000, max_iter=20),
             scales=(1, 0.5), random_state=0),
         StandardScaler(), SVR())
-    search = GridSearchCV(pipeline, {"svr__C": [1.0, 10.0]}, cv=cv,
-                          scoring=srocc_scorer)
+    seen = []
+
+    def scorer(estimator, X_test, y_test):
+        seen.append(estimator[0].n_training_references_)  # the fold's fitted autoencoder
+        return srocc_scorer(estimator, X_test, y_test)
+
+    search = GridSearchCV(pipeline, {"svr__C": [1.0, 10.0]}, cv=cv, scoring=scorer)
     search.fit(X, y, groups=groups)
-    assert search.best_params_["svr__C"] in (1.0, 10.0)
-    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
-    # the refitted autoencoder saw the 6 references, each fold's only its 4
-    refitted = search.best_estimator_[0]
-    assert refitted.n_training_references_ == 6
-    folds = cross_validate(search.best_estimator_, X, y, groups=groups, cv=cv,
-                           scoring=srocc_scorer, return_estimator=True)
-    assert [e[0].n_training_references_ for e in folds["estimator"]] == [4, 4, 4]
-    # the learned model ranks the unseen references' distortions correctly
-    assert np.mean(folds["test_score"]) > 0.5
+    # each fold's autoencoder saw only the 4 references of its training folds (2
+    # candidates x 3 folds), the refitted one all 6
+    assert seen == [4] * 6
+    assert search.best_estimator_[0].n_training_references_ == 6
+    # Every candidate ranks the distortion levels of references it never saw: SROCC
+    # 0.926 (C=1) and 0.936 (C=10) measured; ~0 when the features do not follow the
+    # distortion (shuffled labels).
+    assert (search.cv_results_["mean_test_score"] >= 0.85).all(), search.cv_results_["mean_test_score"]
 
 
 def test_fitted_model_is_used_as_is(photos, model):
@@ -240,7 +244,7 @@ def test_authors_weights_from_path_match_octave(shared_dir):
     features = pgt.transform(pairs)
     expected = [[float(r["gradient_quality"]), float(r["unique_activation_quality"])]
                 for r in rows]
-    np.testing.assert_allclose(features[:, :2], expected, rtol=0, atol=1e-3)
+    np.testing.assert_allclose(features[:, :2], expected, rtol=0, atol=PARITY_ATOL)
 
 
 def test_sklearn_api(photos, model):
