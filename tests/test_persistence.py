@@ -299,21 +299,20 @@ def _node(meta):
     return meta["estimator"]["__estimator__"]
 
 
-def test_explicit_device(images, tmp_path):
+def test_explicit_device(images, tmp_path, monkeypatch):
     est = _fit(GradientFeatureTransformer, images)
     path = save(est, tmp_path / "d.skgrad")
     loaded = load(path, device="cpu")
     assert loaded.device_ == torch.device("cpu")
     assert all(p.device.type == "cpu" for p in loaded.module_.parameters())
-    if not torch.cuda.is_available():
-        with pytest.raises(ValueError, match="CUDA is not available"):
-            load(path, device="cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a CPU-only machine, also on a GPU one
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        load(path, device="cuda")
 
 
-def test_model_fitted_on_cuda_loads_on_the_cpu(images, tmp_path):
-    if torch.cuda.is_available():
-        pytest.skip("this machine has CUDA; the fallback path is for CPU-only machines")
+def test_model_fitted_on_cuda_loads_on_the_cpu(images, tmp_path, monkeypatch):
     est = _fit(GradientFeatureTransformer, images)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a CPU-only machine, also on a GPU one
     path = _rewrite(save(est, tmp_path / "a.skgrad"), tmp_path / "cuda.skgrad",
                     edit_meta=lambda m: _node(m)["fitted"].update(device_={"__torch_device__": "cuda:0"}))
     with pytest.warns(UserWarning, match="fitted on cuda:0, which is not available here"):
