@@ -534,8 +534,9 @@ class AutoencoderTransformerBase(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        ndarray of shape (n_samples, len(losses_))
-            float64; column ``j`` is loss ``losses_[j]`` (summed over the sample).
+        ndarray of shape (n_samples, n_losses)
+            float64; column ``j`` is the loss named ``losses_[j]`` (summed over
+            the sample), one column per entry of ``losses_``.
 
         Examples
         --------
