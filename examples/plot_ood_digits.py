@@ -52,10 +52,16 @@ def main(argv=None):
     levels = (3,) if args.quick else (1, 3, 5)
     challenges = [c for c in CHALLENGES if c != "gaussian_blur" and changes_greyscale(c)]
 
+    # --quick trains 30 epochs; else until early stopping ends training (about 100 epochs)
+    training = {"epochs": 30} if args.quick else {}
     # one autoencoder; the activation transformer reuses its trained module (epochs=0)
-    grads = GradientFeatureTransformer(random_state=0, device="cpu").fit(X_ae)
+    grads = GradientFeatureTransformer(random_state=0, device="cpu", **training).fit(X_ae)
     acts = ActivationFeatureTransformer(module=grads.module_, epochs=0, device="cpu").fit(X_ae[:2])
-    detector = GradientOutlierDetector(GradientFeatureTransformer(random_state=0, device="cpu"), random_state=0)
+    # the one-class detector's default features: every weight's gradient for the reconstruction loss
+    detector = GradientOutlierDetector(
+        GradientFeatureTransformer(layers={"bce": "all", "kld": "auto"}, random_state=0, device="cpu", **training),
+        random_state=0,
+    )
     detector.fit(X_ae)
 
     blurred = apply_challenge(X_clf, "gaussian_blur", 1, random_state=0)
