@@ -9,10 +9,10 @@ import warnings
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
+from ._training import _progress, train_autoencoder
 from ._validation import check_input, resolve_device, to_tensor
 from .losses import RECONSTRUCTION_LOSSES, check_loss, per_sample_loss, split_output
 from .models import PRESETS, build_preset
@@ -43,12 +43,6 @@ def check_output_memory(n_rows, n_cols, estimator_name, budget=None):
             "Use reduction='norm' or 'stats', fewer layers, transform fewer samples at a time, or "
             "skgrad.extract.transform_to_npy to write features to disk chunk by chunk."
         )
-
-
-def _progress(iterable=None, *, enabled, **kwargs):
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, disable=not enabled, leave=False, **kwargs)
 
 
 def _is_int(value, low):
@@ -364,30 +358,10 @@ class AutoencoderTransformerBase(TransformerMixin, BaseEstimator):
             recon_losses = ["bce" if self.module in ("vae", "cae") else "mse"]
         return recon_losses + (["kld"] if variational else [])
 
-    def _mean_loss(self, module, data, train_losses):
-        """Mean per-sample training loss of ``data`` in eval mode (deterministic: a VAE uses its mean)."""
-        module.eval()
-        total = 0.0
-        bs = int(self.batch_size)
-        with torch.no_grad():
-            for start in range(0, len(data), bs):
-                xb = data[start : start + bs]
-                out = module(xb)
-                total += float(sum(per_sample_loss(l, out, xb) for l in train_losses).sum())
-        return total / len(data)
-
     def _train(self, module, X, scale, device, flat, variational, rng):
-        """Adam on mini-batches, with early stopping; returns the run's record.
-
-        ``history``: mean per-sample training loss per epoch; ``validation``:
-        validation loss per epoch (None without early stopping);
-        ``best_epoch``: the 1-based epoch whose weights ``module`` holds at the
-        end (None when no epoch ran).
-        """
-        run = {"history": [], "validation": None, "best_epoch": None}
+        """Split off the validation samples and train ``module`` (see :mod:`skgrad._training`)."""
         if self.epochs == 0:
-            return run
-        train_losses = self._training_losses(variational)
+            return {"history": [], "validation": None, "best_epoch": None}
         n = X.shape[0]
         val_data = None
         if self.early_stopping:
@@ -402,87 +376,14 @@ class AutoencoderTransformerBase(TransformerMixin, BaseEstimator):
             val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
             val_data = to_tensor(X[val_idx], scale, device, flat=flat)
             data = to_tensor(X[train_idx], scale, device, flat=flat)
-            run["validation"] = []
         else:
             data = to_tensor(X, scale, device, flat=flat)
-        n_train = data.shape[0]
-        optimizer = torch.optim.Adam(module.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
-        bar = _progress(range(self.epochs), enabled=bool(self.verbose), desc=f"fit {type(self).__name__}", unit="epoch")
-        best, best_state, no_improvement, stopped, diverged = np.inf, None, 0, False, None
-        for epoch in bar:
-            module.train()
-            order = torch.from_numpy(rng.permutation(n_train)).to(device)
-            total = torch.zeros((), device=device)
-            for start in range(0, n_train, self.batch_size):
-                xb = data[order[start : start + self.batch_size]]
-                out = module(xb)
-                try:
-                    per_sample = sum(per_sample_loss(l, out, xb) for l in train_losses)
-                except RuntimeError:  # binary_cross_entropy of a NaN reconstruction: diverged
-                    if torch.isfinite(split_output(out)[0]).all():
-                        raise
-                    total = torch.full((), float("nan"), device=device)
-                    break
-                loss = per_sample.mean()
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                total += per_sample.detach().sum()
-            run["history"].append(float(total) / n_train)
-            if val_data is not None:
-                run["validation"].append(self._mean_loss(module, val_data, train_losses))
-                monitored = run["validation"][-1]
-            else:
-                monitored = run["history"][-1]
-            if not np.isfinite(monitored):
-                diverged = epoch + 1
-                break
-            # an improvement by more than tol (relative) resets the patience
-            if not np.isfinite(best) or monitored < best - self.tol * abs(best):
-                no_improvement = 0
-            else:
-                no_improvement += 1
-            if monitored < best:
-                best, run["best_epoch"] = monitored, epoch + 1
-                if val_data is not None:
-                    best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
-            if self.verbose:
-                post = {"loss": f"{run['history'][-1]:.4g}"}
-                if val_data is not None:
-                    post.update(val=f"{monitored:.4g}", best=run["best_epoch"])
-                bar.set_postfix(post)
-            if no_improvement >= self.n_iter_no_change:
-                stopped = True
-                break
-        name = type(self).__name__
-        if diverged is not None and best_state is None:
-            raise ValueError(
-                f"{name}: training diverged at epoch {diverged} (loss {run['history'][-1]}), and no earlier "
-                f"weights were kept{'' if val_data is not None else ' (early_stopping=False)'}; lower "
-                f"learning_rate (now {self.learning_rate})"
-            )
-        if diverged is not None:
-            warnings.warn(
-                f"{name}: training diverged at epoch {diverged}; the weights of epoch {run['best_epoch']} (the "
-                f"lowest validation loss) are kept; a lower learning_rate (now {self.learning_rate}) may train better",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-        if best_state is not None:
-            module.load_state_dict(best_state)  # the best validation epoch's weights
-        elif val_data is None and run["history"]:
-            run["best_epoch"] = len(run["history"])  # without validation: the last epoch's weights
-        ran = len(run["history"])
-        if not stopped and diverged is None and ran == self.epochs and np.isfinite(best):
-            what = "validation" if val_data is not None else "training"
-            warnings.warn(
-                f"{name}: training stopped after epochs={self.epochs} while the {what} loss "
-                f"was still falling (by more than tol={self.tol} relative within the last "
-                f"{self.n_iter_no_change} epochs); the features may improve with a larger epochs",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
-        return run
+        return train_autoencoder(
+            module, data, val_data, self._training_losses(variational), rng,
+            epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
+            weight_decay=self.weight_decay, n_iter_no_change=self.n_iter_no_change, tol=self.tol,
+            verbose=self.verbose, name=type(self).__name__,
+        )
 
     # --------------------------------------------------------------- transform
     def transform(self, X):

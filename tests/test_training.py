@@ -169,15 +169,20 @@ def test_divergence_raises_unless_earlier_weights_were_kept(digits):
         est.fit(digits)
     assert not hasattr(est, "module_")
 
-    class DivergeLater(GradientFeatureTransformer):
-        def _mean_loss(self, module, data, losses):  # a validation loss that explodes at epoch 3
-            self._calls = getattr(self, "_calls", 0) + 1
-            return float("nan") if self._calls >= 3 else super()._mean_loss(module, data, losses)
+    from skgrad import _training
 
-    est = DivergeLater(module="cae", module_kwargs={"channels": (4, 8)}, batch_size=32, random_state=0,
-                       device="cpu", epochs=5)
-    with pytest.warns(RuntimeWarning, match="diverged at epoch 3; the weights of epoch 2"):
-        est.fit(digits)
+    calls = []
+
+    def diverge_later(module, data, losses, batch_size):  # a validation loss that explodes at epoch 3
+        calls.append(1)
+        return float("nan") if len(calls) >= 3 else mean_loss(module, data, losses, batch_size)
+
+    mean_loss = _training.mean_loss
+    est = _est(epochs=5)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(_training, "mean_loss", diverge_later)
+        with pytest.warns(RuntimeWarning, match="diverged at epoch 3; the weights of epoch 2"):
+            est.fit(digits)
     assert est.best_epoch_ == 2 and est.n_epochs_ == 3
     short = _est(epochs=2).fit(digits)  # the same run stopped after epoch 2
     assert _same_weights(_weights(short), _weights(est))

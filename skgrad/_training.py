@@ -1,0 +1,150 @@
+"""Training an autoencoder with Adam and early stopping (torch only; the estimators call it).
+
+:func:`train_autoencoder` runs the epochs, keeps the weights of the epoch with the
+lowest validation loss, stops when that loss has not improved by ``tol``
+(relative) for ``n_iter_no_change`` epochs, and reports a diverged or
+unfinished run.  :func:`mean_loss` is the validation loss.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+from sklearn.exceptions import ConvergenceWarning
+
+from .losses import per_sample_loss, split_output
+
+__all__ = ["train_autoencoder", "mean_loss"]
+
+
+def _progress(iterable=None, *, enabled, **kwargs):
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, disable=not enabled, leave=False, **kwargs)
+
+
+def mean_loss(module, data, losses, batch_size):
+    """Mean per-sample loss of ``data`` in eval mode (deterministic: a VAE decodes its mean)."""
+    module.eval()
+    total = 0.0
+    with torch.no_grad():
+        for start in range(0, len(data), batch_size):
+            xb = data[start : start + batch_size]
+            out = module(xb)
+            total += float(sum(per_sample_loss(l, out, xb) for l in losses).sum())
+    return total / len(data)
+
+
+def train_autoencoder(module, data, val_data, losses, rng, *, epochs, batch_size, learning_rate, weight_decay,
+                      n_iter_no_change, tol, verbose=False, name="estimator"):
+    """Adam on mini-batches of ``data`` (a float32 tensor), with early stopping on ``val_data``.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Trained in place; at the end it holds the best validation epoch's weights
+        (or the last epoch's when ``val_data`` is None).
+    data, val_data : torch.Tensor or None
+        Training samples, and held-out samples (None: the training loss decides).
+    losses : list of str
+        Per-sample losses summed into the objective.
+    rng : numpy.random.RandomState
+        Shuffles each epoch.
+    epochs, batch_size, learning_rate, weight_decay, n_iter_no_change, tol
+        As the estimators' parameters.
+    verbose : bool
+        A tqdm bar with the losses.
+    name : str
+        Used in messages.
+
+    Returns
+    -------
+    dict
+        ``history`` (mean per-sample training loss per epoch), ``validation``
+        (validation loss per epoch, None without ``val_data``) and
+        ``best_epoch`` (the 1-based epoch whose weights ``module`` holds).
+
+    Raises
+    ------
+    ValueError
+        If the loss diverged and no earlier weights were kept.
+    """
+    run = {"history": [], "validation": None if val_data is None else [], "best_epoch": None}
+    device = data.device
+    n_train = data.shape[0]
+    optimizer = torch.optim.Adam(module.parameters(), lr=learning_rate, weight_decay=weight_decay)
+    bar = _progress(range(epochs), enabled=bool(verbose), desc=f"fit {name}", unit="epoch")
+    best, best_state, no_improvement, stopped, diverged = np.inf, None, 0, False, None
+    for epoch in bar:
+        module.train()
+        order = torch.from_numpy(rng.permutation(n_train)).to(device)
+        total = torch.zeros((), device=device)
+        for start in range(0, n_train, batch_size):
+            xb = data[order[start : start + batch_size]]
+            out = module(xb)
+            try:
+                per_sample = sum(per_sample_loss(l, out, xb) for l in losses)
+            except RuntimeError:  # binary_cross_entropy of a NaN reconstruction: diverged
+                if torch.isfinite(split_output(out)[0]).all():
+                    raise
+                total = torch.full((), float("nan"), device=device)
+                break
+            loss = per_sample.mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += per_sample.detach().sum()
+        run["history"].append(float(total) / n_train)
+        if val_data is not None:
+            run["validation"].append(mean_loss(module, val_data, losses, batch_size))
+            monitored = run["validation"][-1]
+        else:
+            monitored = run["history"][-1]
+        if not np.isfinite(monitored):
+            diverged = epoch + 1
+            break
+        # an improvement by more than tol (relative) resets the patience
+        if not np.isfinite(best) or monitored < best - tol * abs(best):
+            no_improvement = 0
+        else:
+            no_improvement += 1
+        if monitored < best:
+            best, run["best_epoch"] = monitored, epoch + 1
+            if val_data is not None:
+                best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+        if verbose:
+            post = {"loss": f"{run['history'][-1]:.4g}"}
+            if val_data is not None:
+                post.update(val=f"{monitored:.4g}", best=run["best_epoch"])
+            bar.set_postfix(post)
+        if no_improvement >= n_iter_no_change:
+            stopped = True
+            break
+    if diverged is not None and best_state is None:
+        raise ValueError(
+            f"{name}: training diverged at epoch {diverged} (loss {run['history'][-1]}), and no earlier "
+            f"weights were kept{'' if val_data is not None else ' (early_stopping=False)'}; lower "
+            f"learning_rate (now {learning_rate})"
+        )
+    if diverged is not None:
+        warnings.warn(
+            f"{name}: training diverged at epoch {diverged}; the weights of epoch {run['best_epoch']} (the "
+            f"lowest validation loss) are kept; a lower learning_rate (now {learning_rate}) may train better",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+    if best_state is not None:
+        module.load_state_dict(best_state)  # the best validation epoch's weights
+    elif val_data is None and run["history"]:
+        run["best_epoch"] = len(run["history"])  # without validation: the last epoch's weights
+    if not stopped and diverged is None and len(run["history"]) == epochs and np.isfinite(best):
+        what = "validation" if val_data is not None else "training"
+        warnings.warn(
+            f"{name}: training stopped after epochs={epochs} while the {what} loss "
+            f"was still falling (by more than tol={tol} relative within the last "
+            f"{n_iter_no_change} epochs); the features may improve with a larger epochs",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
+    return run
