@@ -33,11 +33,11 @@ def main():
     reference, distorted = _read("astronaut.png"), _read("astronaut_jpeg_2.png")
     print(f"pair shape {reference.shape}")
     for func in (activation_quality, gradient_quality):
-        func(reference, distorted, model)
+        func(reference=reference, distorted=distorted, model=model)
         wall, cpu = [], []
         for _ in range(args.repeat):
             w0, c0 = time.perf_counter(), time.process_time()
-            func(reference, distorted, model)
+            func(reference=reference, distorted=distorted, model=model)
             wall.append(time.perf_counter() - w0)
             cpu.append(time.process_time() - c0)
         print(f"{func.__name__:>20}: median wall {1e3 * np.median(wall):6.1f} ms, "

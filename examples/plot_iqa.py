@@ -80,8 +80,8 @@ def main(argv=None):
         model_note = f"autoencoder ({settings['n_hidden']} units) fitted on china + flower"
 
     metrics = {
-        "gradient (Kwon et al.)": lambda r, d: gradient_quality(r, d, model),
-        "UNIQUE (activations)": lambda r, d: activation_quality(r, d, model),
+        "gradient (Kwon et al.)": lambda r, d: gradient_quality(reference=r, distorted=d, model=model),
+        "UNIQUE (activations)": lambda r, d: activation_quality(reference=r, distorted=d, model=model),
         "PSNR (dB)": lambda r, d: peak_signal_noise_ratio(r, d, data_range=255),
         "SSIM (luma)": ssim,
     }

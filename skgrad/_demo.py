@@ -291,25 +291,9 @@ def run_ood(cfg, *, random_state, device, batch_size, clock):
 # --------------------------------------------------------------------------- #
 # IQA proxy
 # --------------------------------------------------------------------------- #
-def _spearman(x, y):
-    """Spearman correlation; nan when either side is constant."""
-    from scipy import stats
-
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if np.isnan(x).any() or np.all(x == x[0]) or np.all(y == y[0]):
-        return float("nan")
-    return float(stats.spearmanr(x, y).statistic)
-
-
 def _nanmean(values):
     values = [v for v in values if np.isfinite(v)]
     return float(np.mean(values)) if values else float("nan")
-
-
-def _psnr(ref, dist):
-    """PSNR over the RGB channels, capped at 100 dB (identical images)."""
-    mse = np.mean((ref.astype(np.float64) - dist.astype(np.float64)) ** 2)
-    return 100.0 if mse == 0 else min(100.0, float(10 * np.log10(255.0**2 / mse)))
 
 
 def _ssim(ref, dist):
@@ -334,11 +318,13 @@ def run_iqa(cfg, *, random_state, clock=None, threads=None):
 
     from .datasets import center_crop_resize, load_sample_photos
     from .distortions import apply_photo_distortion
+    from .metrics import psnr
+    from .metrics._correlation import spearman
 
     photos = [center_crop_resize(p, *cfg.iqa_size) for p in load_sample_photos()]
     names = ["china", "flower", "astronaut", "chelsea", "coffee", "rocket"][: len(photos)]
     notes = []
-    metrics = {"psnr": _psnr}
+    metrics = {"psnr": psnr}
     try:
         import skimage.metrics  # noqa: F401
 
@@ -373,8 +359,8 @@ def run_iqa(cfg, *, random_state, clock=None, threads=None):
             losses.append(float(m.loss_))
             for i in fold:
                 models[i] = m
-        metrics["unique"] = lambda r, d, i: activation_quality(r, d, models[i])
-        metrics["gradient"] = lambda r, d, i: gradient_quality(r, d, models[i])
+        metrics["unique"] = lambda r, d, i: activation_quality(reference=r, distorted=d, model=models[i])
+        metrics["gradient"] = lambda r, d, i: gradient_quality(reference=r, distorted=d, model=models[i])
         model_info = {
             "n_hidden": cfg.iqa_hidden, "n_patches": cfg.iqa_patches, "max_iter": cfg.iqa_iter,
             "training_loss": losses,
@@ -404,7 +390,7 @@ def run_iqa(cfg, *, random_state, clock=None, threads=None):
     for m in metrics:
         per = {}
         for dist_name in cfg.iqa_distortions:
-            rhos = [-_spearman([r[m] for r in rows if r["reference"] == name and r["distortion"] == dist_name],
+            rhos = [-spearman([r[m] for r in rows if r["reference"] == name and r["distortion"] == dist_name],
                                levels) for name in names]
             per[dist_name] = _nanmean(rhos)
         mono[m] = {"mean": _nanmean(list(per.values())), "by_distortion": per}
@@ -412,7 +398,7 @@ def run_iqa(cfg, *, random_state, clock=None, threads=None):
         # assumes equal levels of different types are equally severe (no human rated
         # that); it is the only number that separates the metrics when all of them
         # fall strictly within every type.
-        per_photo = {name: -_spearman([r[m] for r in rows if r["reference"] == name],
+        per_photo = {name: -spearman([r[m] for r in rows if r["reference"] == name],
                                       [r["level"] for r in rows if r["reference"] == name]) for name in names}
         across[m] = {"mean": _nanmean(list(per_photo.values())), "by_photo": per_photo}
     return {

@@ -594,7 +594,7 @@ def cmd_iqa(args):
     import numpy as np
 
     from . import datasets
-    from .metrics import iqa_report
+    from .metrics import iqa_report, psnr
 
     root = _check_dir(args.root, "--root")
     out = Path(args.output)
@@ -670,12 +670,11 @@ def cmd_iqa(args):
         ref_path, dist_path = pairs[i]
         ref, dist = read(ref_path, "reference", i), read(dist_path, "distorted", i)
         try:
-            scores["unique"][i] = activation_quality(ref, dist, model)
-            scores["gradient"][i] = gradient_quality(ref, dist, model)
+            scores["unique"][i] = activation_quality(reference=ref, distorted=dist, model=model)
+            scores["gradient"][i] = gradient_quality(reference=ref, distorted=dist, model=model)
         except (ValueError, TypeError) as exc:
             raise CLIError(f"{title} pair {i + 1} ({dist_path}): {_one_line(exc)}") from None
-        mse = np.mean((ref.astype(np.float64) - dist.astype(np.float64)) ** 2)
-        scores["psnr"][i] = np.inf if mse == 0 else 10 * np.log10(255.0**2 / mse)
+        scores["psnr"][i] = psnr(ref, dist)
 
     mos = np.asarray(db.mos, dtype=float)[:n]
     std = None if db.mos_std is None else np.asarray(db.mos_std, dtype=float)[:n]

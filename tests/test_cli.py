@@ -461,8 +461,8 @@ def test_iqa_with_the_authors_weights_gives_the_library_scores(tmp_path, shared_
     for r in rows:
         ref = np.asarray(Image.open(root / r["reference"]).convert("RGB"))
         dist = np.asarray(Image.open(root / r["distorted"]).convert("RGB"))
-        assert float(r["unique"]) == pytest.approx(activation_quality(ref, dist, model), rel=1e-7)
-        assert float(r["gradient"]) == pytest.approx(gradient_quality(ref, dist, model), rel=1e-7)
+        assert float(r["unique"]) == pytest.approx(activation_quality(reference=ref, distorted=dist, model=model), rel=1e-7)
+        assert float(r["gradient"]) == pytest.approx(gradient_quality(reference=ref, distorted=dist, model=model), rel=1e-7)
 
 
 # --------------------------------------------------------------------------- #

@@ -24,6 +24,7 @@ from sklearn.svm import LinearSVC
 
 from skgrad import GradientFeatureTransformer
 from skgrad import metrics
+from skgrad.metrics import _iqa
 from skgrad.datasets import load_real_digits
 from skgrad.distortions import apply_challenge
 from skgrad.metrics import (
@@ -525,8 +526,8 @@ def test_fit_falls_back_to_line_with_warning(monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("Optimal parameters not found")
 
-    monkeypatch.setattr(metrics.optimize, "curve_fit", broken)
-    monkeypatch.setattr(metrics.optimize, "least_squares", broken)
+    monkeypatch.setattr(_iqa.optimize, "curve_fit", broken)
+    monkeypatch.setattr(_iqa.optimize, "least_squares", broken)
     x = np.arange(10.0)
     y = 3 * x + 1 + np.sin(x)
     with pytest.warns(UserWarning, match="linear fit"):

@@ -153,12 +153,9 @@ def sklearn_specs():
         LedoitWolf: (constraints, _covariance(True)),
         OAS: (constraints, _covariance(True)),
     }
-    try:
-        from sklearn.frozen import FrozenEstimator
-    except ImportError:  # pragma: no cover - scikit-learn < 1.6
-        pass
-    else:
-        specs[FrozenEstimator] = (_frozen_params, _frozen)
+    from sklearn.frozen import FrozenEstimator  # scikit-learn >= 1.6, the required version
+
+    specs[FrozenEstimator] = (_frozen_params, _frozen)
     return specs
 
 

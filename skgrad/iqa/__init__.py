@@ -6,19 +6,21 @@ the ICIP 2019 gradient score -- with the building blocks they share (MATLAB
 
 >>> from skgrad.iqa import SparsePatchAutoencoder, gradient_quality
 >>> # model = SparsePatchAutoencoder.from_mat("ImageNet_Weights_YGCr.mat")
->>> # score = gradient_quality(reference_uint8_rgb, distorted_uint8_rgb, model)
+>>> # score = gradient_quality(reference=reference_uint8_rgb, distorted=distorted_uint8_rgb, model=model)
 """
 from ._imresize import imresize
 from ._preprocess import (extract_patches, prepare_patches, rgb2ycbcr, to_ygcr,
                           zca_whiten)
 from .autoencoder import SparsePatchAutoencoder
 from .quality import (GradientFeatures, activation_features, activation_quality,
-                      gradient_features, gradient_quality, pooled_score, unit_weights)
+                      gradient_features, gradient_quality, pooled_score, quality_scores,
+                      unit_weights)
 
 __all__ = [
     "SparsePatchAutoencoder",
     "activation_quality",
     "gradient_quality",
+    "quality_scores",
     "activation_features",
     "gradient_features",
     "GradientFeatures",

@@ -21,12 +21,10 @@ from threadpoolctl import threadpool_limits
 from ..datasets import read_image
 from ._preprocess import _check_rgb_uint8, _single_threaded_blas, prepare_patches
 from .autoencoder import SparsePatchAutoencoder
-from .quality import THRESHOLD, _average_ranks, _logit_features, pooled_score, unit_weights
+from ..metrics._correlation import pearson, spearman
+from .quality import THRESHOLD, _gradient_features, pooled_score, unit_weights
 
-try:  # scikit-learn >= 1.6
-    from sklearn.frozen import FrozenEstimator
-except ImportError:  # pragma: no cover - older scikit-learn
-    FrozenEstimator = None
+from sklearn.frozen import FrozenEstimator  # scikit-learn >= 1.6, the required version
 
 __all__ = ["PairedGradientTransformer", "DEFAULT_AUTOENCODER"]
 
@@ -49,29 +47,32 @@ _BASE_NAMES = (
 
 def _pearson(x, y):
     """Pearson correlation over the entries finite in both vectors (a projection
-    of exactly 0 or 1 gives an infinite ``|logit|``); 1 for two equal constant
-    vectors, 0 for other degenerate cases (a constant vector has no defined
-    correlation)."""
+    of exactly 0 or 1 gives an infinite ``|logit|``); where it is undefined, 1 for
+    two equal vectors and 0 otherwise."""
     finite = np.isfinite(x) & np.isfinite(y)
     if not finite.all():
         x, y = x[finite], y[finite]
     if x.size == 0:
         return 1.0
-    xc = x - x.mean()
-    yc = y - y.mean()
-    denominator = np.sqrt((xc @ xc) * (yc @ yc))
-    if not denominator > 0:
+    rho = pearson(x, y)
+    if np.isnan(rho):
         return 1.0 if np.array_equal(x, y) else 0.0
-    return float((xc @ yc) / denominator)
+    return rho
 
 
 def _spearman(x, y):
+    """Spearman correlation over the entries that are NaN in neither vector; where
+    it is undefined (a constant vector), 1 when both are constant (equal ranks) and
+    0 otherwise."""
+    keep = ~(np.isnan(x) | np.isnan(y))
+    if not keep.all():
+        x, y = x[keep], y[keep]
     if x.size == 0:
         return 1.0
-    if np.isnan(x).any() or np.isnan(y).any():
-        finite = ~(np.isnan(x) | np.isnan(y))
-        x, y = x[finite], y[finite]
-    return _pearson(_average_ranks(x), _average_ranks(y))
+    rho = spearman(x, y)
+    if np.isnan(rho):
+        return 1.0 if (np.all(x == x[0]) and np.all(y == y[0])) else 0.0
+    return rho
 
 
 def _score(reference_features, distorted_features):
@@ -96,12 +97,8 @@ def _scale_features(ref_patches, dist_patches, model):
     act_dist_t = np.where(act_dist < THRESHOLD, 0.0, act_dist).ravel()
     activation_pearson = _pearson(act_ref_t, act_dist_t)
 
-    # Kwon et al.: reference decoder gradient projects both images (as in
-    # gradient_features)
-    gradient = model.decoder_gradient(ref_patches)
-    weights = unit_weights(gradient, n_luma=model.patch_size ** 2)
-    feat_ref = _logit_features(ref_patches, gradient, weights)
-    feat_dist = _logit_features(dist_patches, gradient, weights)
+    # Kwon et al.: reference decoder gradient projects both images
+    feat_ref, feat_dist, weights, gradient = _gradient_features(ref_patches, dist_patches, model)
     gradient_score = _score(feat_ref, feat_dist)
 
     # per part (abs / angle) and unit group (all / heavy-tailed / other) similarity
@@ -380,7 +377,7 @@ class PairedGradientTransformer(TransformerMixin, BaseEstimator):
                                         or not isinstance(self.n_jobs, numbers.Integral)):
             raise ValueError(f"n_jobs must be an int or None; got {self.n_jobs!r}")
         model = self.model
-        if FrozenEstimator is not None and isinstance(model, FrozenEstimator):
+        if isinstance(model, FrozenEstimator):
             model = model.estimator
         if not (model is None or isinstance(model, (str, os.PathLike, SparsePatchAutoencoder))):
             raise TypeError(
@@ -429,7 +426,7 @@ class PairedGradientTransformer(TransformerMixin, BaseEstimator):
         X = _check_pairs(X)
         model = self.model
         n_references = 0
-        if FrozenEstimator is not None and isinstance(model, FrozenEstimator):
+        if isinstance(model, FrozenEstimator):
             model = model.estimator
         if model is None:
             model = SparsePatchAutoencoder(**DEFAULT_AUTOENCODER,

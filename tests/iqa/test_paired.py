@@ -133,9 +133,9 @@ def test_scores_equal_quality_functions(graded, model):
         for i in rows:
             ref, dist = X[i]
             assert features[i, names.index(f"gradient_score_s{relative:g}")] == \
-                pytest.approx(gradient_quality(ref, dist, scaled), rel=1e-12, abs=1e-15)
+                pytest.approx(gradient_quality(reference=ref, distorted=dist, model=scaled), rel=1e-12, abs=1e-15)
             assert features[i, names.index(f"activation_score_s{relative:g}")] == \
-                pytest.approx(activation_quality(ref, dist, scaled), rel=1e-12, abs=1e-15)
+                pytest.approx(activation_quality(reference=ref, distorted=dist, model=scaled), rel=1e-12, abs=1e-15)
 
 
 def test_path_pairs_equal_array_pairs(graded, tmp_path):

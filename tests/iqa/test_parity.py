@@ -78,13 +78,13 @@ def test_tolerance_tells_every_two_rows_apart(shared_dir):
 def test_scores_match_authors_code(row, authors_model, read_pair):
     reference = read_pair(row["reference"])
     distorted = read_pair(row["distorted"])
-    activation = activation_quality(reference, distorted, authors_model)
-    gradient = gradient_quality(reference, distorted, authors_model)
+    activation = activation_quality(reference=reference, distorted=distorted, model=authors_model)
+    gradient = gradient_quality(reference=reference, distorted=distorted, model=authors_model)
     assert abs(activation - float(row["unique_activation_quality"])) <= PARITY_ATOL
     assert abs(gradient - float(row["gradient_quality"])) <= PARITY_ATOL
 
 
 def test_identical_images_score_one(authors_model, read_pair):
     image = read_pair(ROWS[1]["reference"])
-    assert activation_quality(image, image, authors_model) == pytest.approx(1.0, rel=0, abs=PARITY_ATOL)
-    assert gradient_quality(image, image, authors_model) == pytest.approx(1.0, rel=0, abs=PARITY_ATOL)
+    assert activation_quality(reference=image, distorted=image, model=authors_model) == pytest.approx(1.0, rel=0, abs=PARITY_ATOL)
+    assert gradient_quality(reference=image, distorted=image, model=authors_model) == pytest.approx(1.0, rel=0, abs=PARITY_ATOL)

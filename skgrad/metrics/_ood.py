@@ -6,7 +6,7 @@ definitions once.
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
-from ._validation import as_1d_float
+from .._validation import as_1d_float
 
 __all__ = ["auroc", "fpr_at_95_tpr", "detection_error", "aupr_in", "aupr_out", "ood_accuracy", "ood_report"]
 
@@ -71,18 +71,8 @@ def _detection_error(fpr, tpr):
     return float(np.min(0.5 * (1.0 - tpr) + 0.5 * fpr))
 
 
-# --------------------------------------------------------------------------- #
-# OOD metrics
-# --------------------------------------------------------------------------- #
-def auroc(y_true, y_score, *, outlier_label="auto"):
-    """Area under the ROC curve with the inliers as the positive class.
-
-    The probability that a random inlier gets a higher normality score than a
-    random outlier (ties count one half), by
-    :func:`sklearn.metrics.roc_auc_score`.  Equal to the AUROC with the outliers
-    positive and the score negated.
-
-    Parameters
+#: The parameters every OOD metric shares (numpydoc), filled in by :func:`_doc`.
+_PARAMETERS = """    Parameters
     ----------
     y_true : array-like of shape (n_samples,)
         Labels; ``outlier_label`` marks the outliers, the other label the inliers.
@@ -91,7 +81,44 @@ def auroc(y_true, y_score, *, outlier_label="auto"):
     outlier_label : "auto", int, bool or str, default="auto"
         Label of the outliers in ``y_true``.  ``"auto"``: -1 for the labels
         {-1, 1}, 1 for {0, 1} or {False, True}; other labels need it given.
+"""
 
+
+def _doc(func):
+    """Fill the shared parameters into a metric's docstring."""
+    func.__doc__ = func.__doc__.replace("%(parameters)s", _PARAMETERS)
+    return func
+
+
+def _auroc(is_inlier, scores):
+    return float(roc_auc_score(is_inlier, scores))
+
+
+def _aupr_in(is_inlier, scores):
+    return float(average_precision_score(is_inlier, scores))
+
+
+def _aupr_out(is_inlier, scores):
+    return float(average_precision_score(~is_inlier, -scores))
+
+
+def _accuracy(is_inlier, scores, threshold):
+    return float(np.mean((scores >= threshold) == is_inlier))
+
+
+# --------------------------------------------------------------------------- #
+# OOD metrics
+# --------------------------------------------------------------------------- #
+@_doc
+def auroc(y_true, y_score, *, outlier_label="auto"):
+    """Area under the ROC curve with the inliers as the positive class.
+
+    The probability that a random inlier gets a higher normality score than a
+    random outlier (ties count one half), by
+    :func:`sklearn.metrics.roc_auc_score`.  Equal to the AUROC with the outliers
+    positive and the score negated.
+
+%(parameters)s
     Returns
     -------
     float
@@ -107,10 +134,10 @@ def auroc(y_true, y_score, *, outlier_label="auto"):
     >>> auroc([1, 1, -1, -1], [0.9, 0.6, 0.65, 0.2])  # a detector's labels: -1 = outlier
     0.75
     """
-    is_inlier, scores = _check_ood_inputs(y_true, y_score, outlier_label)
-    return float(roc_auc_score(is_inlier, scores))
+    return _auroc(*_check_ood_inputs(y_true, y_score, outlier_label))
 
 
+@_doc
 def fpr_at_95_tpr(y_true, y_score, *, outlier_label="auto"):
     """Share of outliers accepted when 95% of the inliers are (FPR at 95% TPR).
 
@@ -119,16 +146,7 @@ def fpr_at_95_tpr(y_true, y_score, *, outlier_label="auto"):
     that also score ``>= t``.  Exact over all thresholds of
     :func:`sklearn.metrics.roc_curve`.
 
-    Parameters
-    ----------
-    y_true : array-like of shape (n_samples,)
-        Labels; ``outlier_label`` marks the outliers, the other label the inliers.
-    y_score : array-like of shape (n_samples,)
-        Normality scores: higher = more normal (in-distribution).
-    outlier_label : "auto", int, bool or str, default="auto"
-        Label of the outliers in ``y_true``.  ``"auto"``: -1 for the labels
-        {-1, 1}, 1 for {0, 1} or {False, True}; other labels need it given.
-
+%(parameters)s
     Returns
     -------
     float
@@ -146,6 +164,7 @@ def fpr_at_95_tpr(y_true, y_score, *, outlier_label="auto"):
     return _fpr95(*_roc(is_inlier, scores))
 
 
+@_doc
 def detection_error(y_true, y_score, *, outlier_label="auto"):
     """Minimum detection error ``min_t 0.5 (1 - TPR(t)) + 0.5 FPR(t)``.
 
@@ -155,16 +174,7 @@ def detection_error(y_true, y_score, *, outlier_label="auto"):
     the positive class; the value is the same with the outliers positive and
     the score negated.
 
-    Parameters
-    ----------
-    y_true : array-like of shape (n_samples,)
-        Labels; ``outlier_label`` marks the outliers, the other label the inliers.
-    y_score : array-like of shape (n_samples,)
-        Normality scores: higher = more normal (in-distribution).
-    outlier_label : "auto", int, bool or str, default="auto"
-        Label of the outliers in ``y_true``.  ``"auto"``: -1 for the labels
-        {-1, 1}, 1 for {0, 1} or {False, True}; other labels need it given.
-
+%(parameters)s
     Returns
     -------
     float
@@ -182,22 +192,14 @@ def detection_error(y_true, y_score, *, outlier_label="auto"):
     return _detection_error(*_roc(is_inlier, scores))
 
 
+@_doc
 def aupr_in(y_true, y_score, *, outlier_label="auto"):
     """Area under the precision-recall curve with the inliers as positives.
 
     :func:`sklearn.metrics.average_precision_score` of the inlier indicator
     against the normality score.
 
-    Parameters
-    ----------
-    y_true : array-like of shape (n_samples,)
-        Labels; ``outlier_label`` marks the outliers, the other label the inliers.
-    y_score : array-like of shape (n_samples,)
-        Normality scores: higher = more normal (in-distribution).
-    outlier_label : "auto", int, bool or str, default="auto"
-        Label of the outliers in ``y_true``.  ``"auto"``: -1 for the labels
-        {-1, 1}, 1 for {0, 1} or {False, True}; other labels need it given.
-
+%(parameters)s
     Returns
     -------
     float
@@ -212,26 +214,17 @@ def aupr_in(y_true, y_score, *, outlier_label="auto"):
     >>> round(aupr_in([0, 0, 1, 1], [0.9, 0.6, 0.65, 0.2]), 4)
     0.8333
     """
-    is_inlier, scores = _check_ood_inputs(y_true, y_score, outlier_label)
-    return float(average_precision_score(is_inlier, scores))
+    return _aupr_in(*_check_ood_inputs(y_true, y_score, outlier_label))
 
 
+@_doc
 def aupr_out(y_true, y_score, *, outlier_label="auto"):
     """Area under the precision-recall curve with the outliers as positives.
 
     :func:`sklearn.metrics.average_precision_score` of the outlier indicator
     against the negated normality score.
 
-    Parameters
-    ----------
-    y_true : array-like of shape (n_samples,)
-        Labels; ``outlier_label`` marks the outliers, the other label the inliers.
-    y_score : array-like of shape (n_samples,)
-        Normality scores: higher = more normal (in-distribution).
-    outlier_label : "auto", int, bool or str, default="auto"
-        Label of the outliers in ``y_true``.  ``"auto"``: -1 for the labels
-        {-1, 1}, 1 for {0, 1} or {False, True}; other labels need it given.
-
+%(parameters)s
     Returns
     -------
     float
@@ -245,10 +238,10 @@ def aupr_out(y_true, y_score, *, outlier_label="auto"):
     >>> aupr_out([0, 0, 0, 1], [0.9, 0.8, 0.1, 0.5])
     0.5
     """
-    is_inlier, scores = _check_ood_inputs(y_true, y_score, outlier_label)
-    return float(average_precision_score(~is_inlier, -scores))
+    return _aupr_out(*_check_ood_inputs(y_true, y_score, outlier_label))
 
 
+@_doc
 def ood_accuracy(y_true, y_score, *, threshold=0.5, outlier_label="auto"):
     """Accuracy when a sample is predicted an inlier if ``score >= threshold``.
 
@@ -257,16 +250,7 @@ def ood_accuracy(y_true, y_score, *, threshold=0.5, outlier_label="auto"):
     and of the paper's authors (in-distribution when the probability of being
     in-distribution is at least 0.5, the default).
 
-    Parameters
-    ----------
-    y_true : array-like of shape (n_samples,)
-        Labels; ``outlier_label`` marks the outliers, the other label the inliers.
-    y_score : array-like of shape (n_samples,)
-        Normality scores: higher = more normal (in-distribution).
-    outlier_label : "auto", int, bool or str, default="auto"
-        Label of the outliers in ``y_true``.  ``"auto"``: -1 for the labels
-        {-1, 1}, 1 for {0, 1} or {False, True}; other labels need it given.
-    threshold : float, default=0.5
+%(parameters)s    threshold : float, default=0.5
         Samples scoring at least ``threshold`` are predicted inliers.
 
     Returns
@@ -284,10 +268,10 @@ def ood_accuracy(y_true, y_score, *, threshold=0.5, outlier_label="auto"):
     >>> ood_accuracy([0, 0, 0, 1], [0.9, 0.8, 0.1, 0.5], threshold=0.6)
     0.75
     """
-    is_inlier, scores = _check_ood_inputs(y_true, y_score, outlier_label)
-    return float(np.mean((scores >= threshold) == is_inlier))
+    return _accuracy(*_check_ood_inputs(y_true, y_score, outlier_label), threshold)
 
 
+@_doc
 def ood_report(y_true, y_score, *, threshold=0.5, outlier_label="auto"):
     """All OOD detection metrics of the paper at once.
 
@@ -295,16 +279,7 @@ def ood_report(y_true, y_score, *, threshold=0.5, outlier_label="auto"):
     inliers are the positive class; see the module docstring for the
     definitions.
 
-    Parameters
-    ----------
-    y_true : array-like of shape (n_samples,)
-        Labels; ``outlier_label`` marks the outliers, the other label the inliers.
-    y_score : array-like of shape (n_samples,)
-        Normality scores: higher = more normal (in-distribution).
-    outlier_label : "auto", int, bool or str, default="auto"
-        Label of the outliers in ``y_true``.  ``"auto"``: -1 for the labels
-        {-1, 1}, 1 for {0, 1} or {False, True}; other labels need it given.
-    threshold : float, default=0.5
+%(parameters)s    threshold : float, default=0.5
         Threshold for ``accuracy``: samples scoring at least ``threshold`` are
         predicted inliers (0.5 for a probability of being an inlier, 0 for a
         detector's ``decision_function``).
@@ -341,10 +316,10 @@ def ood_report(y_true, y_score, *, threshold=0.5, outlier_label="auto"):
     is_inlier, scores = _check_ood_inputs(y_true, y_score, outlier_label)
     fpr, tpr = _roc(is_inlier, scores)
     return {
-        "accuracy": float(np.mean((scores >= threshold) == is_inlier)),
-        "auroc": float(roc_auc_score(is_inlier, scores)),
+        "accuracy": _accuracy(is_inlier, scores, threshold),
+        "auroc": _auroc(is_inlier, scores),
         "fpr_at_95_tpr": _fpr95(fpr, tpr),
         "detection_error": _detection_error(fpr, tpr),
-        "aupr_in": float(average_precision_score(is_inlier, scores)),
-        "aupr_out": float(average_precision_score(~is_inlier, -scores)),
+        "aupr_in": _aupr_in(is_inlier, scores),
+        "aupr_out": _aupr_out(is_inlier, scores),
     }

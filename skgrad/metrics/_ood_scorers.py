@@ -7,7 +7,7 @@ import numbers
 import numpy as np
 from sklearn.base import is_classifier, is_outlier_detector
 
-from ._ood_metrics import (
+from ._ood import (
     _resolve_outlier_label,
     aupr_in,
     aupr_out,

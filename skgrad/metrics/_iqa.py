@@ -1,49 +1,6 @@
-"""Evaluation metrics for out-of-distribution (OOD) detection and image quality assessment.
+"""IQA evaluation: the VQEG logistic mapping, rank and linear correlations, scorers.
 
-OOD convention
---------------
-A score is a **normality score**: the higher, the more normal (in-distribution).
-This is scikit-learn's convention for outlier detectors (``score_samples``,
-``decision_function``; ``predict`` gives +1 for inliers and -1 for outliers),
-and the paper authors' (their classifier outputs the probability of being
-in-distribution, and their metrics take the inliers as the positive class).
-To evaluate an *outlier* score (higher = more outlying, e.g. a classifier's
-probability of the outlier class ``p``), pass ``-score`` or ``1 - p``.
-
-``y_true`` marks the outliers with ``outlier_label``.  The default ``"auto"``
-takes -1 for the labels {-1, 1} (a detector's ``predict``) and 1 for {0, 1} or
-{False, True} ("is outlier"); other labels need ``outlier_label=``.  Both
-classes must be present.
-
-The inliers are the positive class; TPR is the share of inliers accepted and
-FPR the share of outliers accepted at a threshold ``t`` (``score >= t``):
-
-- **AUROC**: area under the ROC curve (:func:`sklearn.metrics.roc_auc_score`),
-  the probability that a random inlier scores above a random outlier; equal to
-  the AUROC with the outliers positive and the score negated;
-- **FPR at 95% TPR**: the share of outliers accepted at the highest threshold
-  that keeps at least 95% of the inliers, exact over all thresholds
-  (:func:`sklearn.metrics.roc_curve`);
-- **detection error**: ``min_t 0.5 (1 - TPR(t)) + 0.5 FPR(t)``;
-- **AUPR-in**: average precision (:func:`sklearn.metrics.average_precision_score`)
-  with the inliers positive and the score as it is; **AUPR-out**: with the
-  outliers positive and the score negated;
-- **accuracy** at ``threshold``: a sample is predicted an inlier when
-  ``score >= threshold`` (0.5 on a probability of being an inlier; 0 on a
-  detector's ``decision_function``, as its ``predict``).
-
-The scorers (:func:`ood_scorer`) take the normality score from any estimator
-kind: an outlier detector's ``decision_function``, a classifier's signed
-``decision_function`` or probability of not being the outlier class.  Those of
-the lower-is-better metrics (FPR at 95% TPR, detection error) return the value
-negated, as scikit-learn's ``greater_is_better=False`` scorers.
-
-IQA convention
---------------
-``y_true`` are subjective scores (MOS or DMOS) and ``y_pred`` objective scores.
-PLCC and RMSE are computed after the VQEG 5-parameter logistic mapping of
-``y_pred`` onto ``y_true`` (:func:`fit_logistic5`); SROCC and KROCC on the raw
-scores.
+Public in :mod:`skgrad.metrics`, whose docstring states the convention.
 """
 import warnings
 
@@ -51,39 +8,10 @@ import numpy as np
 from scipy import optimize, special, stats
 from sklearn.metrics import make_scorer
 
-from ._ood_metrics import (
-    aupr_in,
-    aupr_out,
-    auroc,
-    detection_error,
-    fpr_at_95_tpr,
-    ood_accuracy,
-    ood_report,
-)
-from ._ood_scorers import (
-    aupr_in_scorer,
-    aupr_out_scorer,
-    auroc_scorer,
-    detection_error_scorer,
-    fpr95_scorer,
-    ood_scorer,
-)
-from ._validation import as_1d_float as _as_1d_float
+from .._validation import as_1d_float as _as_1d_float
+from ._correlation import pearson, spearman
 
 __all__ = [
-    "ood_report",
-    "auroc",
-    "fpr_at_95_tpr",
-    "detection_error",
-    "aupr_in",
-    "aupr_out",
-    "ood_accuracy",
-    "ood_scorer",
-    "auroc_scorer",
-    "fpr95_scorer",
-    "detection_error_scorer",
-    "aupr_in_scorer",
-    "aupr_out_scorer",
     "logistic5",
     "fit_logistic5",
     "iqa_report",
@@ -255,6 +183,24 @@ def fit_logistic5(x, y, *, maxfev=2000):
     return np.asarray(best, dtype=np.float64)
 
 
+#: The parameters and return type the four correlation metrics share (numpydoc).
+_PARAMETERS = """    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n_samples,)
+        Subjective and objective scores.
+
+    Returns
+    -------
+    float
+"""
+
+
+def _doc(func):
+    """Fill the shared sections into a metric's docstring."""
+    func.__doc__ = func.__doc__.replace("%(parameters)s", _PARAMETERS)
+    return func
+
+
 def _check_iqa(y_true, y_pred):
     y_true = _as_1d_float(y_true, "y_true")
     y_pred = _as_1d_float(y_pred, "y_pred")
@@ -267,39 +213,27 @@ def _check_iqa(y_true, y_pred):
     return y_true, y_pred
 
 
+@_doc
 def srocc(y_true, y_pred):
-    """Spearman rank-order correlation (:func:`scipy.stats.spearmanr`).
+    """Spearman rank-order correlation (equal to :func:`scipy.stats.spearmanr`).
 
-    Parameters
-    ----------
-    y_true, y_pred : array-like of shape (n_samples,)
-        Subjective and objective scores.
+    ``nan`` when either vector is constant (the correlation is undefined).
 
-    Returns
-    -------
-    float
-
+%(parameters)s
     Examples
     --------
     >>> srocc([1, 2, 3, 4], [10, 20, 30, 1000])
     1.0
     """
     y_true, y_pred = _check_iqa(y_true, y_pred)
-    return float(stats.spearmanr(y_pred, y_true).statistic)
+    return spearman(y_pred, y_true)
 
 
+@_doc
 def krocc(y_true, y_pred):
     """Kendall rank-order correlation (:func:`scipy.stats.kendalltau`, tau-b).
 
-    Parameters
-    ----------
-    y_true, y_pred : array-like of shape (n_samples,)
-        Subjective and objective scores.
-
-    Returns
-    -------
-    float
-
+%(parameters)s
     Examples
     --------
     >>> round(krocc([1, 2, 3, 4], [1, 2, 4, 3]), 4)
@@ -309,18 +243,11 @@ def krocc(y_true, y_pred):
     return float(stats.kendalltau(y_pred, y_true).statistic)
 
 
+@_doc
 def plcc(y_true, y_pred):
     """Pearson correlation after the 5-parameter logistic mapping.
 
-    Parameters
-    ----------
-    y_true, y_pred : array-like of shape (n_samples,)
-        Subjective and objective scores.
-
-    Returns
-    -------
-    float
-
+%(parameters)s
     Examples
     --------
     >>> x = np.linspace(0, 1, 10)
@@ -329,21 +256,14 @@ def plcc(y_true, y_pred):
     """
     y_true, y_pred = _check_iqa(y_true, y_pred)
     q = logistic5(y_pred, *fit_logistic5(y_pred, y_true))
-    return _pearson(q, y_true)
+    return pearson(q, y_true)
 
 
+@_doc
 def rmse(y_true, y_pred):
     """Root-mean-square error after the 5-parameter logistic mapping.
 
-    Parameters
-    ----------
-    y_true, y_pred : array-like of shape (n_samples,)
-        Subjective and objective scores.
-
-    Returns
-    -------
-    float
-        In the units of ``y_true``.
+%(parameters)s        In the units of ``y_true``.
 
     Examples
     --------
@@ -354,12 +274,6 @@ def rmse(y_true, y_pred):
     y_true, y_pred = _check_iqa(y_true, y_pred)
     q = logistic5(y_pred, *fit_logistic5(y_pred, y_true))
     return float(np.sqrt(np.mean((q - y_true) ** 2)))
-
-
-def _pearson(a, b):
-    if np.ptp(a) == 0 or np.ptp(b) == 0:
-        return float("nan")
-    return float(stats.pearsonr(a, b).statistic)
 
 
 def iqa_report(y_true, y_pred, y_std=None, *, higher_is_better=True):
@@ -385,7 +299,7 @@ def iqa_report(y_true, y_pred, y_std=None, *, higher_is_better=True):
     -------
     dict
         ``plcc`` and ``rmse`` (after :func:`fit_logistic5` of ``y_pred`` onto
-        ``y_true``), ``srocc`` (:func:`scipy.stats.spearmanr`), ``krocc``
+        ``y_true``), ``srocc`` (Spearman, as :func:`scipy.stats.spearmanr`), ``krocc``
         (:func:`scipy.stats.kendalltau`), ``n`` and, when ``y_std`` is given,
         ``outlier_ratio``: the share of images with
         ``|Q(y_pred_i) - y_true_i| > 2 * y_std_i``.
@@ -405,8 +319,8 @@ def iqa_report(y_true, y_pred, y_std=None, *, higher_is_better=True):
     q = logistic5(y_pred, *params)
     sign = 1.0 if higher_is_better else -1.0
     report = {
-        "plcc": _pearson(q, y_true),
-        "srocc": sign * float(stats.spearmanr(y_pred, y_true).statistic),
+        "plcc": pearson(q, y_true),
+        "srocc": sign * spearman(y_pred, y_true),
         "krocc": sign * float(stats.kendalltau(y_pred, y_true).statistic),
         "rmse": float(np.sqrt(np.mean((q - y_true) ** 2))),
         "n": int(len(y_true)),
