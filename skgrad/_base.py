@@ -3,8 +3,6 @@ with early stopping, warm start, chunked transform and pickling across devices."
 from __future__ import annotations
 
 import copy
-import numbers
-import warnings
 
 import numpy as np
 import torch
@@ -13,47 +11,15 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from ._training import _progress, train_autoencoder
-from ._validation import check_input, resolve_device, to_tensor
+from ._state import FittedStateMixin
+from ._validation import check_estimator_params, check_input, check_output_memory, resolve_device, to_tensor
 from .losses import RECONSTRUCTION_LOSSES, check_loss, per_sample_loss, split_output
-from .models import PRESETS, build_preset
+from .models import build_preset
 
 __all__ = ["AutoencoderTransformerBase"]
 
 
-def available_memory_bytes():
-    """Memory the system can still give (Linux ``MemAvailable``), or None where unknown."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
-def check_output_memory(n_rows, n_cols, estimator_name, budget=None):
-    """Fail early, with advice, when a float32 (n_rows, n_cols) output cannot fit in memory."""
-    need = 4 * int(n_rows) * int(n_cols)
-    budget = available_memory_bytes() if budget is None else budget
-    if budget is not None and need > 0.8 * budget:
-        raise MemoryError(
-            f"{estimator_name}.transform would return {n_rows} x {n_cols} float32 features "
-            f"({need / 2**30:.1f} GiB), more than this machine can hold ({budget / 2**30:.1f} GiB available). "
-            "Use reduction='norm' or 'stats', fewer layers, transform fewer samples at a time, or "
-            "skgrad.extract.transform_to_npy to write features to disk chunk by chunk."
-        )
-
-
-def _is_int(value, low):
-    return not isinstance(value, bool) and isinstance(value, numbers.Integral) and value >= low
-
-
-def _is_real(value):
-    return not isinstance(value, bool) and isinstance(value, numbers.Real) and np.isfinite(value)
-
-
-class AutoencoderTransformerBase(TransformerMixin, BaseEstimator):
+class AutoencoderTransformerBase(FittedStateMixin, TransformerMixin, BaseEstimator):
     """Base class: fits an autoencoder, then maps each sample to features.
 
     Subclasses implement ``_transform_state`` (called at the end of ``fit``, by
@@ -110,37 +76,7 @@ class AutoencoderTransformerBase(TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ params
     def _check_params(self):
-        name = type(self).__name__
-        for pname, low in (("epochs", 0), ("batch_size", 1), ("n_iter_no_change", 1)):
-            value = getattr(self, pname)
-            if not _is_int(value, low):
-                raise ValueError(f"{name}: {pname} must be an int >= {low}, got {value!r}")
-        for pname in ("learning_rate", "weight_decay", "tol"):
-            value = getattr(self, pname)
-            if not _is_real(value) or value < 0:
-                raise ValueError(f"{name}: {pname} must be a float >= 0, got {value!r}")
-        vf = self.validation_fraction
-        if not _is_real(vf) or not 0.0 < vf < 1.0:
-            raise ValueError(f"{name}: validation_fraction must be a float in (0, 1), got {vf!r}")
-        if not isinstance(self.early_stopping, (bool, np.bool_)):
-            raise ValueError(f"{name}: early_stopping must be True or False, got {self.early_stopping!r}")
-        if isinstance(self.module, str):
-            if self.module not in PRESETS:
-                raise ValueError(
-                    f"{name}: unknown module preset {self.module!r}; choose from {PRESETS} or pass a torch.nn.Module"
-                )
-        elif isinstance(self.module, type) and issubclass(self.module, torch.nn.Module):
-            raise TypeError(
-                f"{name}: module={self.module.__name__} is a class; pass an instance, e.g. module={self.module.__name__}()"
-            )
-        elif not isinstance(self.module, torch.nn.Module):
-            raise TypeError(
-                f"{name}: module must be one of {PRESETS} or a torch.nn.Module instance, got {type(self.module).__name__}"
-            )
-        if self.module_kwargs is not None and not isinstance(self.module_kwargs, dict):
-            raise TypeError(f"{name}: module_kwargs must be a dict or None, got {type(self.module_kwargs).__name__}")
-        if self.module_kwargs and not isinstance(self.module, str):
-            raise ValueError(f"{name}: module_kwargs applies to presets only, not to a module instance")
+        check_estimator_params(self)
 
     def _resolve_losses(self, variational):
         if isinstance(self.loss, str) and self.loss == "auto":
@@ -397,7 +333,7 @@ class AutoencoderTransformerBase(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "module_")
         if type(X).__module__.split(".")[0] == "dask":
-            from ._dask import dask_transform  # optional: only when dask is in use
+            from .dask import dask_transform  # optional: only when dask is in use
 
             return dask_transform(self, X)
         X, _, scale = self._validate_X(X, reset=False)
@@ -474,81 +410,6 @@ class AutoencoderTransformerBase(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "module_")
         return np.asarray(self._feature_names(), dtype=object)
-
-    # ------------------------------------------------------------- persistence
-    def _fitted_attributes(self):
-        """Names of the public fitted attributes (those ending in ``_``), in a stable order."""
-        return sorted(k for k in vars(self) if k.endswith("_") and not k.startswith("_"))
-
-    def _restore(self, state):
-        """Make a fitted estimator from public fitted attributes (``module_`` and ``device_`` included).
-
-        The attributes that only ``transform`` needs are rebuilt by
-        ``_transform_state``, exactly as ``fit`` builds them.  Used by
-        :func:`skgrad.persistence.load` and unpickling.  Returns ``self``.
-        """
-        missing = [k for k in self._FITTED_STATE if k not in state]
-        if missing:
-            raise ValueError(f"the fitted state misses attribute(s) {missing}")
-        module = state["module_"]
-        module.eval()
-        for p in module.parameters():
-            p.requires_grad_(True)
-        extra = self._transform_state(state)
-        for key in ("n_features_out_", "layers_"):
-            if key in state and key in extra and state[key] != extra[key]:
-                raise ValueError(
-                    f"the rebuilt {type(self).__name__} gives {key}={extra[key]!r}, but the saved one "
-                    f"had {state[key]!r}"
-                )
-        for k, v in {**state, **extra}.items():
-            setattr(self, k, v)
-        # A file's weights must at least give finite losses and features for a blank, a
-        # mid-grey and a noise image (NaN or absurd weights are no trained model).  A
-        # failure here fails the load; the half-restored object is discarded.
-        shape = tuple(self.sample_shape_)
-        images = np.stack([np.zeros(shape), np.full(shape, 0.5), np.random.RandomState(0).rand(*shape)])
-        probe = to_tensor(images.astype(np.float32), 1.0, self.device_, flat=self._flat(shape))
-        with torch.no_grad():
-            out = module(probe)
-            values = [per_sample_loss(l, out, probe) for l in self.losses_]
-        values.append(self._transform_batch(probe))
-        if not all(bool(torch.isfinite(t).all()) for t in values):
-            raise ValueError(
-                f"the {type(self).__name__}'s module gives non-finite losses or features for blank and noise "
-                "images: its weights are not those of a trained model"
-            )
-        return self
-
-    def __getstate__(self):
-        state = dict(super().__getstate__())  # a copy: never change the live estimator
-        if "module_" in state:
-            # Always pickled from the CPU so that a CUDA-fitted model loads anywhere.
-            module = state["module_"]
-            if any(p.device.type != "cpu" for p in module.parameters()):
-                module = copy.deepcopy(module).cpu()
-            state["module_"] = module
-            state["device_"] = str(state["device_"])
-            for key in self._TRANSFORM_STATE:
-                state.pop(key, None)  # rebuilt by _restore
-        return state
-
-    def __setstate__(self, state):
-        if "module_" not in state:
-            super().__setstate__(state)
-            return
-        device = torch.device(state["device_"])
-        if device.type == "cuda" and not torch.cuda.is_available():
-            warnings.warn(
-                f"this model was fitted on {device}, which is not available here; it now runs on the CPU",
-                UserWarning,
-                stacklevel=2,
-            )
-            device = torch.device("cpu")
-        public = {k: v for k, v in state.items() if k.endswith("_") and not k.startswith("_")}
-        super().__setstate__({k: v for k, v in state.items() if k not in public})
-        public.update(module_=state["module_"].to(device), device_=device)
-        self._restore(public)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -7,11 +7,14 @@ and convert one chunk at a time with :func:`to_tensor`.
 """
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import torch
 from sklearn.utils import check_array
 
-__all__ = ["check_input", "to_tensor", "check_image_shape", "resolve_device"]
+__all__ = ["check_input", "to_tensor", "check_image_shape", "resolve_device", "check_output_memory",
+           "check_estimator_params"]
 
 
 def check_image_shape(image_shape):
@@ -254,3 +257,73 @@ def as_1d_float(values, name):
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or infinite values")
     return arr
+
+
+def available_memory_bytes():
+    """Memory the system can still give (Linux ``MemAvailable``), or None where unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def check_output_memory(n_rows, n_cols, estimator_name, budget=None):
+    """Fail early, with advice, when a float32 (n_rows, n_cols) output cannot fit in memory."""
+    need = 4 * int(n_rows) * int(n_cols)
+    budget = available_memory_bytes() if budget is None else budget
+    if budget is not None and need > 0.8 * budget:
+        raise MemoryError(
+            f"{estimator_name}.transform would return {n_rows} x {n_cols} float32 features "
+            f"({need / 2**30:.1f} GiB), more than this machine can hold ({budget / 2**30:.1f} GiB available). "
+            "Use reduction='norm' or 'stats', fewer layers, transform fewer samples at a time, or "
+            "skgrad.extract.transform_to_npy to write features to disk chunk by chunk."
+        )
+
+
+def _is_int(value, low):
+    return not isinstance(value, bool) and isinstance(value, numbers.Integral) and value >= low
+
+
+def _is_real(value):
+    return not isinstance(value, bool) and isinstance(value, numbers.Real) and np.isfinite(value)
+
+
+def check_estimator_params(est):
+    """Validate the parameters the two transformers share (``est._check_params``)."""
+    from .models import PRESETS
+
+    name = type(est).__name__
+    for pname, low in (("epochs", 0), ("batch_size", 1), ("n_iter_no_change", 1)):
+        value = getattr(est, pname)
+        if not _is_int(value, low):
+            raise ValueError(f"{name}: {pname} must be an int >= {low}, got {value!r}")
+    for pname in ("learning_rate", "weight_decay", "tol"):
+        value = getattr(est, pname)
+        if not _is_real(value) or value < 0:
+            raise ValueError(f"{name}: {pname} must be a float >= 0, got {value!r}")
+    vf = est.validation_fraction
+    if not _is_real(vf) or not 0.0 < vf < 1.0:
+        raise ValueError(f"{name}: validation_fraction must be a float in (0, 1), got {vf!r}")
+    if not isinstance(est.early_stopping, (bool, np.bool_)):
+        raise ValueError(f"{name}: early_stopping must be True or False, got {est.early_stopping!r}")
+    if isinstance(est.module, str):
+        if est.module not in PRESETS:
+            raise ValueError(
+                f"{name}: unknown module preset {est.module!r}; choose from {PRESETS} or pass a torch.nn.Module"
+            )
+    elif isinstance(est.module, type) and issubclass(est.module, torch.nn.Module):
+        raise TypeError(
+            f"{name}: module={est.module.__name__} is a class; pass an instance, e.g. module={est.module.__name__}()"
+        )
+    elif not isinstance(est.module, torch.nn.Module):
+        raise TypeError(
+            f"{name}: module must be one of {PRESETS} or a torch.nn.Module instance, got {type(est.module).__name__}"
+        )
+    if est.module_kwargs is not None and not isinstance(est.module_kwargs, dict):
+        raise TypeError(f"{name}: module_kwargs must be a dict or None, got {type(est.module_kwargs).__name__}")
+    if est.module_kwargs and not isinstance(est.module, str):
+        raise ValueError(f"{name}: module_kwargs applies to presets only, not to a module instance")

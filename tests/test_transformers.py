@@ -299,7 +299,7 @@ def test_verbose_shows_progress(digits28, capsys):
 
 
 def test_memory_guard_fails_early_with_advice(fitted, digits28, monkeypatch):
-    import skgrad._base as base
+    import skgrad._validation as base
 
     # 96 x 1872 float32 = 718 kB of output; pretend only 100 kB are available
     monkeypatch.setattr(base, "available_memory_bytes", lambda: 100_000)
@@ -328,3 +328,47 @@ def test_one_sample_without_batch_axis_gets_a_hint(fitted, digits28):
     with pytest.raises(ValueError, match=r"ONE sample of shape \(28, 28, 3\): pass X\[np.newaxis\]"):
         fitted.transform(digits28[0])
     np.testing.assert_array_equal(fitted.transform(digits28[0][np.newaxis]), fitted.transform(digits28[:1]))
+
+
+# ---------------------------------------------------------------- from_fitted
+def test_from_fitted_reads_the_same_trained_module(fitted, digits28):
+    """The public way to share a trained module equals the old 0-epoch refit, bit for bit."""
+    aft = ActivationFeatureTransformer.from_fitted(fitted)
+    oracle = ActivationFeatureTransformer(module=fitted.module_, epochs=0, device="cpu").fit(digits28[:2])
+    np.testing.assert_array_equal(aft.transform(digits28), oracle.transform(digits28))
+    # the same weights, in a copy: the two estimators never share a module object
+    assert aft.module_ is not fitted.module_
+    for (name, a), (_, b) in zip(aft.module_.state_dict().items(), fitted.module_.state_dict().items()):
+        assert torch.equal(a, b), name
+    # the shared parameters are copied, the class's own keep their defaults; the training record is kept
+    assert aft.get_params()["module"] == "vae" and aft.layers == "auto" and aft.layers_ == ["fc11"]
+    assert (aft.n_epochs_, aft.history_, aft.losses_) == (fitted.n_epochs_, fitted.history_, fitted.losses_)
+    # clone is an unfitted estimator that would train its own module
+    with pytest.raises(NotFittedError):
+        clone(aft).transform(digits28)
+    # and back, reading other layers of the same module: the gradients of one block
+    g = GradientFeatureTransformer.from_fitted(aft, layers={"bce": ["up.6.weight"], "kld": ["down.6.weight"]})
+    np.testing.assert_array_equal(g.transform(digits28[:16]), fitted.transform(digits28[:16]))
+    norms = GradientFeatureTransformer.from_fitted(fitted, reduction="norm")
+    np.testing.assert_allclose(
+        norms.transform(digits28[:8])[:, 0], np.linalg.norm(fitted.transform(digits28[:8])[:, :144], axis=1),
+        rtol=ORACLE_RTOL)
+
+
+def test_from_fitted_round_trips_through_persistence(fitted, digits28, tmp_path):
+    from skgrad.persistence import load, save
+
+    aft = ActivationFeatureTransformer.from_fitted(fitted, batch_size=16)
+    loaded = load(save(aft, tmp_path / "aft.skgrad"))
+    np.testing.assert_array_equal(loaded.transform(digits28), aft.transform(digits28))
+
+
+def test_from_fitted_errors(fitted):
+    with pytest.raises(NotFittedError):
+        ActivationFeatureTransformer.from_fitted(GradientFeatureTransformer())
+    with pytest.raises(TypeError, match="takes a fitted GradientFeatureTransformer"):
+        ActivationFeatureTransformer.from_fitted(object())
+    with pytest.raises(TypeError, match=r"unknown parameter\(s\) \['reduction'\]"):
+        ActivationFeatureTransformer.from_fitted(fitted, reduction="norm")
+    with pytest.raises(ValueError, match="pooling"):
+        ActivationFeatureTransformer.from_fitted(fitted, pooling="max")
