@@ -1,9 +1,11 @@
-"""Scale-out with dask: lazy transform of dask arrays, and out-of-core feature extraction.
+"""Scale-out with dask: lazy transform of dask arrays, and the cluster executor of extraction.
 
-Nothing here is imported by the rest of skgrad unless dask is in use:
-``AutoencoderTransformerBase.transform`` imports :func:`dask_transform` only when
-``X`` is a dask collection.  ``dask`` (and ``distributed`` for a cluster) must be
-installed: ``pip install "skgrad[dask]"``.
+:func:`dask_transform` is what ``estimator.transform(X)`` runs when ``X`` is a
+dask array; :func:`extract_chunks` runs the chunks of
+:func:`skgrad.extract.extract` on a cluster (``extract(..., client=client)``).
+Nothing here is imported by the rest of skgrad unless dask is in use.  ``dask``
+(and ``distributed`` for a cluster) must be installed: ``pip install
+"skgrad[dask]"``.
 
 How the work is spread
 ----------------------
@@ -25,25 +27,20 @@ How the work is spread
   uses one intra-op thread per task and a worker uses ``threads_per_worker``
   cores.  To trade task threads for torch threads (e.g. one task thread and
   8 torch threads per worker), call ``client.run(torch.set_num_threads, 8)``.
-  See ``docs/scaling.md``.
+  See the scaling guide.
 """
 from __future__ import annotations
 
 import copy
 import os
-import shutil
 import threading
 import uuid
 import weakref
-from pathlib import Path
 
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-__all__ = ["dask_transform", "extract_features", "IMAGE_EXTENSIONS"]
-
-#: File name extensions :func:`extract_features` picks up when given a folder.
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp", ".ppm", ".pgm")
+__all__ = ["dask_transform"]
 
 
 # ------------------------------------------------------------------ helpers
@@ -211,246 +208,51 @@ def dask_transform(estimator, X, *, client=None):
 
 
 # ------------------------------------------------------------------ extract
-def _image_mode(sample_shape):
-    channels = sample_shape[2]
-    if channels == 3:
-        return "RGB"
-    if channels == 1:
-        return "L"
-    raise ValueError(f"images are read as RGB or grayscale (L); the estimator takes {channels} channels")
+def _read_rows(source, start, stop):
+    """Rows ``start:stop`` of an extract source, as a numpy array (read on the worker)."""
+    return np.asarray(source[start:stop])
 
 
-def _read_images(paths, sample_shape, resize):
-    from PIL import Image
+def _extract_task(estimator, block, target, fmt, offset, start, n_features):
+    from .extract import write_rows
 
-    height, width, _ = sample_shape
-    mode = _image_mode(sample_shape)
-    out = np.empty((len(paths), height, width) + ((3,) if mode == "RGB" else ()), dtype=np.uint8)
-    for i, path in enumerate(paths):
-        with Image.open(path) as img:
-            img = img.convert(mode)
-            if img.size != (width, height):
-                if not resize:
-                    raise ValueError(
-                        f"{path}: image of size {img.size[1]}x{img.size[0]} (HxW), but the estimator was "
-                        f"fitted on {height}x{width}; pass resize=True to resize"
-                    )
-                img = img.resize((width, height), resample=Image.Resampling.BILINEAR)
-            out[i] = np.asarray(img, dtype=np.uint8)
-    return out
+    return write_rows(target, fmt, offset, start, n_features, _transform_block(block, estimator, n_features))
 
 
-def _write_rows(target, fmt, offset, start, n_features, feats):
-    feats = np.ascontiguousarray(feats, dtype="<f4")
-    if feats.ndim != 2 or feats.shape[1] != n_features:
-        raise RuntimeError(f"expected features of shape (n, {n_features}), got {feats.shape}")
-    if fmt == "zarr":
-        import zarr
+def extract_chunks(estimator, source, starts, chunk, target, fmt, offset, client):
+    """The dask executor of :func:`skgrad.extract.extract`: one task per chunk.
 
-        zarr.open_array(target, mode="r+")[start : start + feats.shape[0]] = feats
-    else:
-        # Exactly this block's bytes (no page write-back of neighbouring rows, which
-        # matters on a filesystem shared between hosts).
-        with open(target, "r+b") as f:
-            f.seek(offset + start * n_features * 4)
-            f.write(memoryview(feats).cast("B"))
-    return feats.shape[0]
-
-
-def _extract_paths(estimator, paths, target, fmt, offset, start, n_features, resize):
-    images = _read_images(paths, tuple(estimator.sample_shape_), resize)
-    return _write_rows(target, fmt, offset, start, n_features, _local_transform(estimator, images))
-
-
-def _extract_block(estimator, block, target, fmt, offset, start, n_features):
-    feats = _transform_block(block, estimator, n_features)
-    return _write_rows(target, fmt, offset, start, n_features, feats)
-
-
-def _list_paths(source):
-    if isinstance(source, (str, os.PathLike)):
-        folder = Path(source)
-        if not folder.is_dir():
-            raise ValueError(f"{folder} is not a folder; pass a folder, a list of image paths or a dask array")
-        paths = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-        if not paths:
-            raise ValueError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {folder}")
-        return [str(p) for p in paths]
-    paths = [os.fspath(p) for p in source]
-    if not paths:
-        raise ValueError("no image paths given")
-    missing = [p for p in paths if not os.path.isfile(p)]
-    if missing:
-        raise FileNotFoundError(f"{len(missing)} image path(s) do not exist, e.g. {missing[0]}")
-    return paths
-
-
-def _remove(path):
-    if os.path.isdir(path):
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        try:
-            os.remove(path)
-        except FileNotFoundError:
-            pass
-
-
-def extract_features(
-    estimator,
-    paths_or_dask_array,
-    out,
-    *,
-    chunk_size=256,
-    client=None,
-    resize=True,
-    overwrite=False,
-):
-    """Compute features out of core, writing them chunk by chunk to ``.npy`` or zarr.
-
-    Each task (one chunk of ``chunk_size`` samples) reads its images or block on
-    a worker, transforms it there and writes its own rows of the output; only
-    row counts travel back.  The main process first creates the output as a
-    temporary file beside ``out`` (``<out>.partial-<hex>``) and renames it to
-    ``out`` only when every chunk has been written, so a failed or killed run
-    never leaves a truncated ``out`` (a killed run may leave the ``.partial-``
-    file; a failed one removes it).
-
-    Parameters
-    ----------
-    estimator : fitted GradientFeatureTransformer or ActivationFeatureTransformer
-    paths_or_dask_array : folder, sequence of paths, dask array or ndarray
-        A folder: its image files (:data:`IMAGE_EXTENSIONS`, not recursive),
-        sorted by name.  Paths: read with Pillow on the workers, converted to
-        ``"RGB"`` or ``"L"`` to match the channels of ``sample_shape_`` and, when
-        their size differs from the fitted ``(H, W)``, resized with bilinear
-        interpolation (Pillow's ``Image.resize``; see ``resize``).  Pixels are
-        8-bit (uint8, scaled by 1/255 as in ``transform``).  An array: as for
-        ``transform``; it is rechunked to ``chunk_size`` samples per chunk.
-    out : str or path-like
-        ``*.npy`` (a standard .npy file, float32, shape (n, n_features_out_);
-        open it with ``np.load(out, mmap_mode="r")``) or ``*.zarr`` (a zarr
-        array chunked by ``chunk_size`` rows; needs ``zarr``).  Its folder must
-        be visible to every worker under the same path (a shared filesystem
-        for a multi-host cluster).
-    chunk_size : int, default=256
-        Samples per task (and per zarr chunk), rounded up to a multiple of the
-        estimator's ``batch_size`` so that the batches are those of an
-        in-memory ``transform``.
-    client : distributed.Client, optional
-        Defaults to the client dask would use now; without any, dask's local
-        threaded scheduler runs the tasks.
-    resize : bool, default=True
-        Resize images whose size differs from the fitted size (bilinear).  When
-        False such an image is an error.  Resizing changes fine detail, which
-        gradient features are sensitive to: for quality assessment, prefer
-        fitting on the images' own size.
-    overwrite : bool, default=False
-        Replace an existing ``out`` (else ``FileExistsError``).
-
-    Returns
-    -------
-    pathlib.Path
-        ``out``.
-
-    Examples
-    --------
-    Starting a cluster is too slow for a doctest; this is what a run looks like:
-
-    >>> from distributed import Client                       # doctest: +SKIP
-    >>> client = Client(n_workers=4, threads_per_worker=1)   # doctest: +SKIP
-    >>> extract_features(gft, "images/", "features.npy", chunk_size=512)  # doctest: +SKIP
-    PosixPath('features.npy')
-    >>> np.load("features.npy", mmap_mode="r").shape         # doctest: +SKIP
-    (120000, 1872)
+    Each task gets its rows of ``source`` on a worker (a slice of a dask array,
+    or the lazily read slice of an ``ImageFolderArray``, whose images the worker
+    reads from their files), transforms them with the estimator scattered once
+    to every worker, and writes them into ``target``.  Yields ``(start, rows)``
+    as tasks finish, in any order; on any error or interrupt the tasks not yet
+    finished are cancelled.
     """
     import dask
+    from distributed import as_completed
 
-    check_is_fitted(estimator, "module_")
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be an int >= 1, got {chunk_size!r}")
-    bs = int(estimator.batch_size)
-    chunk_size = -(-int(chunk_size) // bs) * bs  # whole batches, as skgrad.extract.transform_to_npy
-    out = Path(out)
-    suffix = out.suffix.lower()
-    if suffix not in (".npy", ".zarr"):
-        raise ValueError(f"out must end with .npy or .zarr, got {out}")
-    fmt = suffix[1:]
-    if fmt == "zarr":
-        import zarr  # noqa: F401  (fail here, not on the workers)
-    if os.path.exists(out) and not overwrite:
-        raise FileExistsError(f"{out} exists; pass overwrite=True to replace it")
-
-    source = paths_or_dask_array
-    if isinstance(source, np.ndarray):
-        import dask.array as da
-
-        source = da.from_array(source, chunks=(chunk_size,) + source.shape[1:])
-    if _is_dask_array(source):
-        _check_dask_X(estimator, source)
-        X = _samples_only(source, chunk_size)
-        if any(np.isnan(c) for c in X.chunks[0]):
-            X = X.compute_chunk_sizes()
-        n = int(sum(X.chunks[0]))
-        paths = None
-    else:
-        if len(estimator.sample_shape_) != 3:
-            raise ValueError(
-                f"{type(estimator).__name__} was fitted on rows of {estimator.sample_shape_[0]} values, "
-                "not on images: pass an array, not image paths"
-            )
-        _image_mode(estimator.sample_shape_)
-        paths = _list_paths(source)
-        n = len(paths)
-    if n == 0:
-        raise ValueError("no samples to extract")
+    n = int(source.shape[0])
     n_features = int(estimator.n_features_out_)
+    ref = _ship(estimator, client)
+    if hasattr(source, "paths"):  # an ImageFolderArray: each task gets its own files, read on the worker
+        blocks = {s: dask.delayed(_read_rows, pure=True)(
+            type(source)(source.paths[s : s + chunk], source.size, source.channels, resize=source.resize), 0, chunk)
+            for s in starts}
+    else:
+        if not _is_dask_array(source):  # an array in memory: shipped chunk by chunk
+            import dask.array as da
 
-    tmp = str(out.with_name(f"{out.name}.partial-{uuid.uuid4().hex[:12]}"))
-    client = _active_client(client)
-    futures = None
+            source = da.from_array(source, chunks=(chunk,) + tuple(source.shape[1:]))
+        _check_dask_X(estimator, source)
+        blocks = {s: source[s : min(s + chunk, n)] for s in starts}
+    tasks = [dask.delayed(_extract_task, pure=False)(ref, blocks[s], os.fspath(target), fmt, offset, int(s), n_features)
+             for s in starts]
+    futures = client.compute(tasks)
+    start_of = {f.key: s for f, s in zip(futures, starts)}
     try:
-        offset = 0
-        if fmt == "npy":
-            mm = np.lib.format.open_memmap(tmp, mode="w+", dtype="<f4", shape=(n, n_features))
-            offset = int(mm.offset)
-            del mm
-        else:
-            import zarr
-
-            zarr.open_array(tmp, mode="w", shape=(n, n_features), chunks=(chunk_size, n_features), dtype="<f4")
-
-        ref = _ship(estimator, client)
-        if paths is not None:
-            starts = range(0, n, chunk_size)
-            tasks = [
-                dask.delayed(_extract_paths, pure=False)(
-                    ref, paths[s : s + chunk_size], tmp, fmt, offset, s, n_features, bool(resize)
-                )
-                for s in starts
-            ]
-        else:
-            blocks = X.to_delayed(optimize_graph=True).ravel()
-            starts = np.concatenate([[0], np.cumsum(X.chunks[0])[:-1]]).astype(int)
-            tasks = [
-                dask.delayed(_extract_block, pure=False)(ref, b, tmp, fmt, offset, int(s), n_features)
-                for b, s in zip(blocks, starts)
-            ]
-        if client is not None:
-            futures = client.compute(tasks)
-            counts = client.gather(futures)
-        else:
-            counts = dask.compute(*tasks)
-        if sum(counts) != n:
-            raise RuntimeError(f"wrote {sum(counts)} rows, expected {n}")
-        if fmt == "npy":
-            with open(tmp, "r+b") as f:
-                os.fsync(f.fileno())
-        if os.path.exists(out):
-            _remove(out)  # overwrite=True; os.replace cannot replace a folder (zarr)
-        os.replace(tmp, out)
+        for future in as_completed(futures, loop=client.loop):
+            yield start_of[future.key], future.result()
     except BaseException:
-        if futures is not None:
-            client.cancel(futures)
-        _remove(tmp)
+        client.cancel(futures)
         raise
-    return out

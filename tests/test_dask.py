@@ -5,6 +5,7 @@ One loopback-only LocalCluster (2 worker processes, 1 thread each) serves the
 whole module, so the estimator really is pickled to other processes.
 """
 import importlib
+import json
 import pickle
 
 import numpy as np
@@ -23,7 +24,9 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 from skgrad import ActivationFeatureTransformer, GradientFeatureTransformer  # noqa: E402
-from skgrad._dask import dask_transform, extract_features  # noqa: E402
+from skgrad.dask import dask_transform  # noqa: E402
+from skgrad.datasets import ImageFolderArray, read_image  # noqa: E402
+from skgrad.extract import extract  # noqa: E402
 
 from numerics import RTOL, assert_allclose_blocks  # noqa: E402
 
@@ -255,7 +258,7 @@ def _write_pngs(folder, images, mode="RGB"):
 def test_extract_png_folder_to_npy(client, tmp_path, images, gft):
     folder = _write_pngs(tmp_path / "pngs", images)
     (folder / "notes.txt").write_text("not an image")
-    out = extract_features(gft, folder, tmp_path / "feats.npy", chunk_size=8, client=client)
+    out = extract(gft, folder, tmp_path / "feats.npy", chunk_size=8, client=client)
     assert out == tmp_path / "feats.npy"
     got = np.load(out)
     assert got.dtype == np.float32 and got.shape == (30, gft.n_features_out_)
@@ -263,46 +266,57 @@ def test_extract_png_folder_to_npy(client, tmp_path, images, gft):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["feats.npy", "pngs"]  # no leftovers
 
 
-def test_extract_converts_mode_and_resizes(client, tmp_path, images, gft):
+def test_extract_converts_mode_and_resizes_with_the_one_reader(client, tmp_path, images, gft):
+    # the workers read the files with skgrad.datasets.read_image, as everything else does
     folder = tmp_path / "mixed"
-    folder.mkdir()
+    (folder / "sub").mkdir(parents=True)
     Image.fromarray(images[0]).convert("RGBA").save(folder / "a.png")
     Image.fromarray(images[1]).convert("L").save(folder / "b.png")
     big = np.random.RandomState(3).randint(0, 256, size=(20, 18, 3), dtype=np.uint8)
-    Image.fromarray(big).save(folder / "c.png")
-    out = extract_features(gft, folder, tmp_path / "f.npy", chunk_size=2, client=client)
-    resized = np.asarray(Image.fromarray(big).resize((12, 12), Image.Resampling.BILINEAR))
+    Image.fromarray(big).save(folder / "sub" / "c.png")  # subfolders are listed too
+    out = extract(gft, folder, tmp_path / "f.npy", chunk_size=2, client=client)
+    resized = np.asarray(Image.fromarray(big).resize((12, 12), Image.Resampling.BICUBIC))
     gray = np.asarray(Image.fromarray(images[1]).convert("L"))
     expected = np.stack([images[0], np.repeat(gray[..., None], 3, axis=2), resized])
+    np.testing.assert_array_equal(expected, np.stack([read_image(p, size=12) for p in
+                                                      (folder / "a.png", folder / "b.png", folder / "sub" / "c.png")]))
     _assert_close_to_in_memory(np.load(out), gft, expected)
+    strict = ImageFolderArray([folder / "sub" / "c.png"], (12, 12), resize=False)
     with pytest.raises(ValueError, match="resize=True"):
-        extract_features(gft, [folder / "c.png"], tmp_path / "g.npy", client=client, resize=False)
-    assert not list(tmp_path.glob("g.npy*"))
+        extract(gft, strict, tmp_path / "g.npy", client=client)
+    assert not (tmp_path / "g.npy").exists()
 
 
 def test_extract_dask_array_to_npy_without_cluster(tmp_path, images, aft):
     X = da.from_array(images, chunks=(11, 12, 12, 3))
-    out = extract_features(aft, X, tmp_path / "f.npy", chunk_size=8)  # local threads, this process
-    # Local threads run tasks concurrently, so torch's intra-op thread count differs
-    # from the in-memory call's: equal to float32 precision, not bit for bit.
+    out = extract(aft, X, tmp_path / "f.npy", chunk_size=8)  # this process, one chunk after another
     _assert_close_to_in_memory(np.load(out), aft, images)
     with pytest.raises(FileExistsError):
-        extract_features(aft, X, out)
-    extract_features(aft, X[:5], out, overwrite=True)
+        extract(aft, X, out)
+    extract(aft, X[:5], out, overwrite=True)
     _assert_close_to_in_memory(np.load(out), aft, images[:5])
 
 
-def test_extract_failure_leaves_no_output(client, tmp_path, images, gft):
+def test_extract_failure_on_a_worker_leaves_no_output_and_resumes(client, tmp_path, images, gft):
     folder = _write_pngs(tmp_path / "pngs", images[:6])
+    good = (folder / "img_004.png").read_bytes()
     (folder / "img_004.png").write_bytes(b"this is not a png")  # fails on a worker
+    out = tmp_path / "feats.npy"
     with pytest.raises(Exception, match="cannot identify image file"):
-        extract_features(gft, folder, tmp_path / "feats.npy", chunk_size=2, client=client)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["pngs"]
+        extract(gft, folder, out, chunk_size=2, client=client)
+    assert not out.exists()  # never a truncated output
+    meta = json.loads((tmp_path / "feats.npy.partial.json").read_text())
+    assert 4 not in meta["chunks_done"] and meta["rows_done"] == 2 * len(meta["chunks_done"]) <= 4
+    # the same folder, repaired: the interrupted run is resumed on the cluster
+    (folder / "img_004.png").write_bytes(good)
+    extract(gft, folder, out, chunk_size=2, client=client, resume=True)
+    _assert_close_to_in_memory(np.load(out), gft, images[:6])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["feats.npy", "pngs"]
 
 
 def test_extract_to_zarr(client, tmp_path, images, gft):
     zarr = pytest.importorskip("zarr", reason="zarr output is optional")
-    out = extract_features(gft, da.from_array(images, chunks=7), tmp_path / "f.zarr", chunk_size=5, client=client)
+    out = extract(gft, da.from_array(images, chunks=7), tmp_path / "f.zarr", chunk_size=5, client=client)
     z = zarr.open_array(str(out), mode="r")
     assert z.shape == (30, gft.n_features_out_) and z.chunks == (8, gft.n_features_out_)  # 5 -> whole batch
     _assert_close_to_in_memory(z[:], gft, images)
@@ -313,6 +327,6 @@ def test_extract_rejects_row_model_with_paths(tmp_path):
     rows = np.random.RandomState(0).rand(10, 4).astype(np.float32)
     a = ActivationFeatureTransformer("dense", epochs=0, random_state=0, device="cpu").fit(rows)
     with pytest.raises(ValueError, match="not on images"):
-        extract_features(a, [tmp_path / "x.png"], tmp_path / "f.npy")
+        extract(a, [tmp_path / "x.png"], tmp_path / "f.npy")
     with pytest.raises(ValueError, match=r"\.npy or \.zarr"):
-        extract_features(a, rows, tmp_path / "f.csv")
+        extract(a, rows, tmp_path / "f.csv")

@@ -44,3 +44,36 @@ def test_interrupted_run_leaves_no_output_and_resumes(fitted_and_X, tmp_path, mo
     monkeypatch.setattr(type(est), "transform", real)
     transform_to_npy(est, X, out, chunk_size=12, resume=True)
     np.testing.assert_array_equal(np.load(out), est.transform(X))
+
+
+def test_resume_refuses_another_input_estimator_or_chunking(fitted_and_X, tmp_path, monkeypatch):
+    from skgrad.extract import ResumeError, extract, progress
+
+    est, X = fitted_and_X
+    out = tmp_path / "f.npy"
+    real = type(est).transform
+    calls = {"n": 0}
+
+    def flaky(self, Xc):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(self, Xc)
+
+    monkeypatch.setattr(type(est), "transform", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        extract(est, X, out, chunk_size=16)
+    monkeypatch.setattr(type(est), "transform", real)
+    assert progress(out) == 16 and progress(tmp_path / "other.npy") is None
+    other = GradientFeatureTransformer(epochs=0, batch_size=8, random_state=1, device="cpu").fit(X)
+    with pytest.raises(ResumeError, match="estimator is not that of the interrupted run"):
+        extract(other, X, out, chunk_size=16, resume=True)
+    with pytest.raises(ResumeError, match="input are not those of the interrupted run"):
+        extract(est, X[::-1].copy()[:40], out, chunk_size=16, resume=True)
+    with pytest.raises(ResumeError, match="chunks of 16 rows, this run 24"):
+        extract(est, X, out, chunk_size=24, resume=True)
+    assert isinstance(ResumeError("x"), ValueError)  # callers that catch ValueError still do
+    assert progress(out) == 16  # a refused resume leaves the interrupted run as it was
+    extract(est, X, out, chunk_size=16, resume=True)
+    np.testing.assert_array_equal(np.load(out), est.transform(X))
+    assert progress(out) is None

@@ -640,7 +640,8 @@ def test_version_1_feature_names(tmp_path):
 
 
 def test_cli_takes_only_saved_transformers(tmp_path):
-    from skgrad.cli import CLIError, _load_saved_model
+    from skgrad.cli import CLIError
+    from skgrad.cli._common import load_saved_model
 
     model = SparsePatchAutoencoder(n_hidden=2)
     model._set_params_vector(np.zeros(2 * 2 * 192 + 2 + 192), 192)
@@ -648,8 +649,8 @@ def test_cli_takes_only_saved_transformers(tmp_path):
     path = save(model, tmp_path / "spa.skgrad")
     with pytest.raises(CLIError, match=r"--model .*spa.skgrad: holds a SparsePatchAutoencoder; the CLI takes a saved "
                                        r"gradient or activation transformer"):
-        _load_saved_model(path, "cpu")
-    loaded = _load_saved_model(DATA / "v1_gradient_cae.skgrad", "cpu")
+        load_saved_model(path, "cpu")
+    loaded = load_saved_model(DATA / "v1_gradient_cae.skgrad", "cpu")
     assert isinstance(loaded, GradientFeatureTransformer)
 
 

@@ -7,6 +7,8 @@ import numpy as np
 from PIL import Image
 from sklearn.utils import Bunch
 
+from ._io import read_image
+
 __all__ = [
     "load_digits_images",
     "load_mnist5k",
@@ -201,8 +203,7 @@ def load_sample_photos(size=None):
             for fname in _SKIMAGE_PHOTOS:
                 path = os.path.join(base, "data", fname)
                 if os.path.isfile(path):
-                    with Image.open(path) as img:
-                        photos.append(np.asarray(img.convert("RGB"), dtype=np.uint8))
+                    photos.append(read_image(path))
             break
     if size is not None:
         size = int(size)

@@ -33,6 +33,7 @@ __all__ = [
     "zca_whiten",
     "prepare_patches",
 ]
-from .paired import DEFAULT_AUTOENCODER, PairedGradientTransformer
+from .database import report_scores, score_pairs  # noqa: E402
+from .paired import DEFAULT_AUTOENCODER, PairedGradientTransformer  # noqa: E402
 
-__all__ += ["PairedGradientTransformer", "DEFAULT_AUTOENCODER"]
+__all__ += ["PairedGradientTransformer", "DEFAULT_AUTOENCODER", "score_pairs", "report_scores"]
