@@ -360,16 +360,16 @@ def test_ood_labelled_subfolders_and_cure_tsr_names(tmp_path, capsys):
 
 
 def test_folder_layout_knows_both_cure_tsr_namings(tmp_path):
-    from skgrad.cli import CLIError, _folder_layout
+    from skgrad.datasets._folder import _layout
 
     root = tmp_path
     five = [root / "01_05_02_03_0012.bmp"]
     seven = [root / "RealChallengeFree" / "train" / "01_01_00_00_00_05_0003.bmp",
              root / "RealChallenge" / "07_01" / "Test" / "01_04_01_07_01_13_0021.BMP"]
-    assert _folder_layout(root, five + seven, "--test") == ("cure-tsr", None)
-    assert _folder_layout(root, seven, "--test") == ("cure-tsr", None)
-    with pytest.raises(CLIError, match=r"2 of 3 images are named like CURE-TSR.*01_05_02_03_04_0012\.bmp"):
-        _folder_layout(root, seven + [root / "01_05_02_03_04_0012.bmp"], "--test")  # 6 fields
+    assert _layout(root, five + seven) == ("cure-tsr", None)
+    assert _layout(root, seven) == ("cure-tsr", None)
+    with pytest.raises(ValueError, match=r"2 of 3 images are named like CURE-TSR.*01_05_02_03_04_0012\.bmp"):
+        _layout(root, seven + [root / "01_05_02_03_04_0012.bmp"])  # 6 fields
 
 
 def test_ood_on_the_authors_seven_field_cure_tsr_tree(tmp_path):
@@ -589,3 +589,109 @@ def test_extract_on_a_dask_scheduler_equals_local_extract(tmp_path):
     assert_allclose_blocks(np.load(remote), np.load(local), load(model).get_feature_names_out())
     assert Path(str(remote) + ".paths.txt").read_text() == Path(str(local) + ".paths.txt").read_text()
     assert sorted(p.name for p in tmp_path.iterdir() if "partial" in p.name) == []
+
+
+# --------------------------------------------------------------------------- #
+# one image reader: the same folder gives the same features on every path
+# --------------------------------------------------------------------------- #
+def _mixed_folder(root):
+    """PNG, JPEG and BMP files, RGB and greyscale, of several sizes, in subfolders; plus a non-image."""
+    rng = np.random.RandomState(7)
+    imgs = _digits(18)
+    specs = []
+    for i, img in enumerate(imgs):
+        size = (28, 28) if i % 3 == 0 else ((40, 33) if i % 3 == 1 else (17, 21))
+        mode = "L" if i % 4 == 1 else "RGB"
+        fmt = ("png", "jpg", "bmp")[i % 3]
+        folder = root / ("a" if i < 6 else "b/c" if i < 12 else "d")
+        folder.mkdir(parents=True, exist_ok=True)
+        noisy = np.clip(img.astype(int) + rng.randint(-20, 21, img.shape), 0, 255).astype(np.uint8)
+        Image.fromarray(noisy).convert(mode).resize(size[::-1]).save(folder / f"{i:02d}.{fmt}")
+        specs.append((folder / f"{i:02d}.{fmt}", mode))
+    (root / "a" / "notes.txt").write_text("not an image")
+    return specs
+
+
+def test_same_folder_same_features_from_every_entry_point(tmp_path):
+    """`skgrad extract` (local, and --scheduler on a loopback cluster), extract() on the folder,
+    and list_images + read_images + transform: one reader, one listing, the same features."""
+    distributed = pytest.importorskip("distributed", reason="--scheduler needs the dask extra")
+    import torch
+
+    from skgrad import GradientFeatureTransformer
+    from skgrad.cli import main
+    from skgrad.datasets import list_images, read_images
+    from skgrad.extract import extract
+    from skgrad.persistence import save
+
+    specs = _mixed_folder(tmp_path / "imgs")
+    paths = list_images(tmp_path / "imgs")
+    assert sorted(paths) == sorted(p for p, _ in specs) and len(paths) == 18  # recursive, images only
+    X = read_images(paths, 28)
+    assert X.shape == (18, 28, 28, 3)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        est = GradientFeatureTransformer(epochs=1, batch_size=4, random_state=0, device="cpu").fit(X)
+        expected = est.transform(X)
+        # extract() given the folder, in this process: bit for bit
+        np.testing.assert_array_equal(np.load(extract(est, tmp_path / "imgs", tmp_path / "api.npy")), expected)
+    finally:
+        torch.set_num_threads(previous)
+    model = save(est, tmp_path / "m.skgrad")
+    common = ["extract", "--model", str(model), "--images", str(tmp_path / "imgs"), "--batch-size", "4",
+              "--device", "cpu"]
+    # the command, one torch thread as above: bit for bit
+    assert main([*common, "--out", str(tmp_path / "local.npy"), "--threads", "1"]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "local.npy"), expected)
+    rel = [p.relative_to(tmp_path / "imgs").as_posix() for p in paths]
+    assert (tmp_path / "local.npy.paths.txt").read_text().splitlines() == rel
+    # on a loopback cluster of worker processes, which read the files themselves: their torch and
+    # BLAS set-up differs from this process's, so float32 tolerance per block (tests/numerics.py)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  protocol="tcp", dashboard_address=None) as cluster:
+        assert main([*common, "--out", str(tmp_path / "remote.npy"), "--scheduler", cluster.scheduler_address,
+                     "--chunk-size", "8"]) == 0
+    assert_allclose_blocks(np.load(tmp_path / "remote.npy"), expected, est.get_feature_names_out())
+    assert (tmp_path / "remote.npy.paths.txt").read_text().splitlines() == rel
+    assert not [p.name for p in tmp_path.iterdir() if "partial" in p.name]
+
+
+# --------------------------------------------------------------------------- #
+# a light parser, and errors routed by their class
+# --------------------------------------------------------------------------- #
+HEAVY = ("torch", "dask", "distributed", "matplotlib", "skgrad.iqa", "skgrad.transformers", "sklearn", "scipy")
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["extract", "--help"], ["extract", "--model", "vae"], ["nope"]])
+def test_help_and_argument_errors_import_nothing_heavy(argv):
+    code = ("import sys\nfrom skgrad.cli import main\ntry:\n    rc = main(sys.argv[1:])\nexcept SystemExit as e:\n"
+            "    rc = e.code\nprint('RC', rc)\nprint('LOADED', sorted(m for m in %r if m in sys.modules))" % (HEAVY,))
+    proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, env=_env(), timeout=60)
+    out = proc.stdout.splitlines()
+    assert out[-1] == "LOADED []", proc.stdout + proc.stderr
+    assert out[-2] == ("RC 0" if "--help" in argv else "RC 2"), proc.stdout + proc.stderr
+
+
+def test_errors_are_routed_by_class_not_by_message(tmp_path, capsys, monkeypatch):
+    import skgrad.extract
+    from skgrad.cli import main
+    from skgrad.extract import ResumeError
+
+    folder = _save(_digits(4), tmp_path / "imgs")
+    args = ["extract", *EXTRACT_ARGS, "--images", str(folder), "--out", str(tmp_path / "f.npy")]
+
+    def raising(exc):
+        def fake(*a, **k):
+            raise exc
+        return fake
+
+    # a ResumeError, whatever it says, is the user's problem: exit 2, one line
+    monkeypatch.setattr(skgrad.extract, "extract", raising(ResumeError("the input differs")))
+    assert main(args) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "skgrad: error: --resume: the input differs; run again without --resume")
+    # a plain ValueError that merely says "cannot resume" is a bug: exit 1, an internal error
+    monkeypatch.setattr(skgrad.extract, "extract", raising(ValueError("cannot resume: not a user error")))
+    assert main(args) == 1
+    assert "internal error: ValueError: cannot resume" in capsys.readouterr().err
