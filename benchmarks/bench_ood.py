@@ -91,7 +91,7 @@ def recon_error(est, X):
 
 def extractors(gft):
     """Every classifier variant, from the one fitted VAE of ``gft``."""
-    act = ActivationFeatureTransformer(gft.module_, epochs=0, device="cpu").fit(np.zeros((2,) + gft.sample_shape_, np.uint8))
+    act = ActivationFeatureTransformer.from_fitted(gft)
     bce_cols = np.array([n.startswith("bce:") for n in gft.get_feature_names_out()])
     cache = {}
 

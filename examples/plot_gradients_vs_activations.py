@@ -83,7 +83,7 @@ def main(argv=None):
 
     # One autoencoder; the activation transformer reads the same trained module.
     grads = GradientFeatureTransformer(epochs=epochs, random_state=0, device="cpu").fit(X_fit)
-    acts = ActivationFeatureTransformer(module=grads.module_, epochs=0, device="cpu").fit(X_fit[:2])
+    acts = ActivationFeatureTransformer.from_fitted(grads)
 
     sets = [("clean", X_clean, "0.35")]
     sets += [(f"{name.replace('_', ' ')} (level {level})",

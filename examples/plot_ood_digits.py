@@ -54,9 +54,9 @@ def main(argv=None):
 
     # --quick trains 30 epochs; else until early stopping ends training (about 100 epochs)
     training = {"epochs": 30} if args.quick else {}
-    # one autoencoder; the activation transformer reuses its trained module (epochs=0)
+    # one autoencoder; the activation transformer reads its trained module (from_fitted)
     grads = GradientFeatureTransformer(random_state=0, device="cpu", **training).fit(X_ae)
-    acts = ActivationFeatureTransformer(module=grads.module_, epochs=0, device="cpu").fit(X_ae[:2])
+    acts = ActivationFeatureTransformer.from_fitted(grads)
     # the one-class detector's default features: every weight's gradient for the reconstruction loss
     detector = GradientOutlierDetector(
         GradientFeatureTransformer(layers={"bce": "all", "kld": "auto"}, random_state=0, device="cpu", **training),

@@ -6,7 +6,7 @@ import html
 import math
 from pathlib import Path
 
-from ._text import FEATURE_LABELS, METRIC_LABELS, _fmt, _iqa_rows, _ood_rows
+from ._text import FEATURE_LABELS, _fmt, _iqa_rows, _ood_rows
 
 __all__ = ["_html"]
 
