@@ -2,9 +2,8 @@
 
 The build is offline (no intersphinx inventories are fetched) and warning-free:
 ``python -m sphinx -W --keep-going -b html docs docs/_build/html`` (``make docs``).
-Markdown pages in ``docs/`` (``scaling.md``, ``performance.md``, ``ood.md``) are
-not Sphinx sources (myst-parser is not a dependency): the guide pages summarise
-them and show them with ``literalinclude``.
+The pages of measured results (``guide/*_results.md``) are Markdown, read by
+myst-parser (in the ``docs`` and ``test`` extras); the other pages are reST.
 """
 import os
 import sys
@@ -23,14 +22,16 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "numpydoc",
+    "myst_parser",
 ]
 
 # Offline build: no intersphinx (it would download inventories).
 intersphinx_mapping = {}
 
-source_suffix = {".rst": "restructuredtext"}
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build", "**/*.md", "*.md", "Thumbs.db", ".DS_Store"]
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
+myst_heading_anchors = 3
 
 autosummary_generate = True
 autosummary_imported_members = False

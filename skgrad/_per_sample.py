@@ -129,10 +129,6 @@ class PerSampleGradients:
                 elif name not in self.fallback:
                     self.fallback.append(name)
 
-    @property
-    def n_features(self):
-        return sum(int(torch.Size(self.shapes[n]).numel()) for _, names in self.spec for n in names)
-
     def __call__(self, x):
         """Gradients for a batch ``x``: a float32 tensor ``(N, n_features)`` on x's device."""
         records = {name: [] for name in self.hooked}

@@ -169,7 +169,7 @@ def dask_transform(estimator, X, *, client=None):
 
     Returns
     -------
-    dask.array.Array of float32, shape (n, n_features_out_)
+    dask.array.Array of float32, shape (n, ``n_features_out_``)
         Chunked like ``X`` along samples, a single chunk along features.
 
     Examples

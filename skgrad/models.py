@@ -34,7 +34,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["he_init", "VAE", "ConvAutoencoder", "DenseAutoencoder", "PRESETS", "build_preset", "is_variational"]
+__all__ = ["he_init", "VAE", "ConvAutoencoder", "DenseAutoencoder", "PRESETS", "build_preset"]
 
 
 def _conv_out(size, kernel, stride, padding):
@@ -256,7 +256,3 @@ def build_preset(name, sample_shape, *, losses=(), **kwargs):
         return VAE(c, (h, w), **kwargs)
     return ConvAutoencoder(c, (h, w), **kwargs)
 
-
-def is_variational(module):
-    """Whether a module's forward returns ``(reconstruction, mu, logvar)`` (probed by the caller)."""
-    return isinstance(module, VAE) or bool(getattr(module, "variational", False))

@@ -16,6 +16,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 GUIDE_PAGES = sorted((DOCS / "guide").glob("*.rst"))
+#: Every page of the guide: the reST pages and the Markdown pages of measured results.
+ALL_GUIDE_PAGES = sorted([*GUIDE_PAGES, *(DOCS / "guide").glob("*.md")])
 #: Pages whose ``>>>`` examples are run: the user guide and the front page.
 CODE_PAGES = [DOCS / "index.rst", *GUIDE_PAGES]
 
@@ -31,10 +33,15 @@ PUBLIC_MODULES = [
     "skgrad.iqa",
     "skgrad.outlier",
     "skgrad.persistence",
+    "skgrad.dask",
+    "skgrad.demo",
+    "skgrad.report",
+    "skgrad.cli",
 ]
 
 #: The pages the user guide must have (the index links them).
-REQUIRED_GUIDE_PAGES = ["concepts", "ood", "iqa", "custom_autoencoder", "performance", "scaling"]
+REQUIRED_GUIDE_PAGES = ["concepts", "ood", "iqa", "custom_autoencoder", "performance", "scaling", "ood_results",
+                        "iqa_results", "performance_results"]
 
 
 def _api_text():
@@ -87,7 +94,7 @@ def test_api_checker_sees_a_missing_name():
 
 def test_index_links_every_guide_page():
     index = (DOCS / "index.rst").read_text(encoding="utf-8")
-    names = {p.stem for p in GUIDE_PAGES}
+    names = {p.stem for p in ALL_GUIDE_PAGES}
     for page in REQUIRED_GUIDE_PAGES:
         assert page in names, f"docs/guide/{page}.rst is missing"
     for page in names:
@@ -178,9 +185,21 @@ def test_docs_build_without_warnings(docs_build):
     output = log.read()
     assert proc.returncode == 0, f"sphinx failed (rc {proc.returncode}):\n{output[-9000:]}"
     assert "WARNING" not in output and "ERROR" not in output, output[-6000:]
-    for page in ["index.html", "api.html", *(f"guide/{p.stem}.html" for p in GUIDE_PAGES)]:
+    for page in ["index.html", "api.html", *(f"guide/{p.stem}.html" for p in ALL_GUIDE_PAGES)]:
         assert (out / page).is_file(), f"{page} was not built"
     # every autosummary entry got its own page, e.g. the transformer's
     gft = (out / "generated" / "skgrad.GradientFeatureTransformer.html").read_text(encoding="utf-8")
     assert "reduction" in gft and "get_feature_names_out" in gft
     assert elapsed < 200, f"the docs build took {elapsed:.0f} s"
+
+
+def test_one_doc_set_without_internal_notes():
+    """The docs are the Sphinx sources only (no second set of Markdown pages beside them),
+    and no page speaks of this project's machines or of paths outside the repository."""
+    assert not list(DOCS.glob("*.md")), "Markdown pages belong in docs/guide/ (read by myst-parser)"
+    for page in [DOCS / "index.rst", DOCS / "api.rst", *ALL_GUIDE_PAGES]:
+        text = page.read_text(encoding="utf-8")
+        for note in ("../shared", "shared/", "was not installed", "session"):
+            assert note not in text, f"{page.name} holds an internal note: {note!r}"
+        private = re.findall(r"skgrad\._[a-z]\w*", text)  # a private module named to users
+        assert not private, f"{page.name} sends users to private modules: {private}"
