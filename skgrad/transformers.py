@@ -6,6 +6,7 @@ import threading
 
 import numpy as np
 import torch
+from sklearn.utils.validation import check_is_fitted
 
 from ._base import AutoencoderTransformerBase
 from ._per_sample import PerSampleGradients
@@ -299,6 +300,25 @@ class GradientFeatureTransformer(AutoencoderTransformerBase):
             self.reduction
         ]
         return {"layers_": layers, "n_features_out_": n_out, "_engine": engine, "_blocks": blocks}
+
+    def _gradients_and_losses(self, X):
+        """Raw gradients (float64, as ``transform`` with ``reduction=None``) and the per-sample
+        losses of ``losses_`` (as :meth:`per_sample_losses`), from one forward pass per batch."""
+        check_is_fitted(self, "module_")
+        X, _, scale = self._validate_X(X, reset=False)
+        widths = [b[2] for b in self._blocks]
+        G = np.empty((X.shape[0], sum(widths)), dtype=np.float64)
+        L = np.empty((X.shape[0], len(self.losses_)), dtype=np.float64)
+        for start, stop, x in self._batches(X, scale, desc="transform"):
+            g, values = self._engine(x, return_losses=True)
+            G[start:stop] = g[: stop - start].cpu().numpy()
+            for j, loss in enumerate(self.losses_):
+                v = values[loss] if loss in values else None
+                if v is None:  # a loss without gradient features here: its value alone
+                    with torch.no_grad():
+                        v = per_sample_loss(loss, self.module_(x), x)
+                L[start:stop, j] = v[: stop - start].double().cpu().numpy()
+        return G, L
 
     def _transform_batch(self, x):
         g = self._engine(x)
