@@ -51,7 +51,10 @@ class GradientOutlierDetector(OutlierMixin, BaseEstimator):
       mean held-out gradient of that block (in which direction; the idea of
       GradCon, Kwon et al. 2020);
     - ``"losses"``: the logarithm of each per-sample loss of the transformer
-      (the reconstruction error and, for a VAE, the KL term).
+      (the reconstruction error and, for a VAE, the KL term), above its floor
+      (a binary cross-entropy less the image's own entropy, which would
+      otherwise measure the image's content rather than how well it is
+      reconstructed).
 
     The default, norms of the reconstruction-loss gradient of every decoder
     weight and of the KL gradient of the last encoder weight, with the

@@ -11,7 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._base import AutoencoderTransformerBase
 from ._per_sample import PerSampleGradients
 from ._validation import to_tensor
-from .losses import RECONSTRUCTION_LOSSES, per_sample_loss
+from .losses import RECONSTRUCTION_LOSSES, bce_floor, per_sample_loss
 
 __all__ = ["GradientFeatureTransformer", "ActivationFeatureTransformer"]
 
@@ -82,10 +82,12 @@ _COMMON_ATTRS = """    module_ : torch.nn.Module
         Where the module lives and ``transform`` runs.
     history_ : list of float
         Mean per-sample training loss per epoch (all epochs of all ``fit``
-        calls with ``warm_start``).
+        calls with ``warm_start``), above its floor: a binary cross-entropy is
+        recorded less the targets' own entropy, which no model can remove
+        (:func:`skgrad.losses.excess_loss`); ``tol`` is relative to this.
     validation_history_ : list of float or None
-        Mean per-sample loss of the held-out samples per epoch (in eval mode);
-        None without ``early_stopping``.
+        Mean per-sample loss of the held-out samples per epoch (in eval mode,
+        above its floor as ``history_``); None without ``early_stopping``.
     n_epochs_ : int
         Epochs run (in all, with ``warm_start``).
     best_epoch_ : int or None
@@ -303,7 +305,8 @@ class GradientFeatureTransformer(AutoencoderTransformerBase):
 
     def _gradients_and_losses(self, X):
         """Raw gradients (float64, as ``transform`` with ``reduction=None``) and the per-sample
-        losses of ``losses_`` (as :meth:`per_sample_losses`), from one forward pass per batch."""
+        losses of ``losses_`` above their floor (``per_sample_losses(X, above_floor=True)``),
+        from one forward pass per batch."""
         check_is_fitted(self, "module_")
         X, _, scale = self._validate_X(X, reset=False)
         widths = [b[2] for b in self._blocks]
@@ -317,6 +320,8 @@ class GradientFeatureTransformer(AutoencoderTransformerBase):
                 if v is None:  # a loss without gradient features here: its value alone
                     with torch.no_grad():
                         v = per_sample_loss(loss, self.module_(x), x)
+                if loss == "bce":
+                    v = v - bce_floor(x)
                 L[start:stop, j] = v[: stop - start].double().cpu().numpy()
         return G, L
 
