@@ -60,7 +60,10 @@ LABELS = {
     "grad_kld": "grad. KL (kld, down.6.weight)",
     "activations": "activations (latent mean)",
     "recon_error": "reconstruction error (bce)",
-    "one_class": "one-class GradientOutlierDetector",
+    "one_class": "one-class GradientOutlierDetector (defaults)",
+    "one_class_old": "one-class, former defaults (2 blocks, norms+directions, 10 epochs)",
+    "act_mahalanobis": "one-class on activations (Mahalanobis of the latent mean)",
+    "recon_one_class": "one-class reconstruction error (bce)",
     "iforest": "IsolationForest on pixels",
     "pyod_ae": "PyOD AutoEncoder on pixels",
 }
@@ -70,7 +73,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--protocol", nargs="+", choices=sorted(ood_protocols.PROTOCOLS), default=["demo", "holdout"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
-    p.add_argument("--settings", nargs="+", choices=sorted(SETTINGS), default=["new", "old"])
+    p.add_argument("--settings", nargs="+", choices=sorted(SETTINGS) + ["none"], default=["new", "old"],
+                   help="training settings of the classifier variants (none: only --one-class)")
     p.add_argument("--one-class", action="store_true", help="also the one-class detectors (new setting only)")
     p.add_argument("--quick", action="store_true", help="small splits and one seed: a smoke run, not a result")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the tiny VAE gains nothing "
@@ -110,29 +114,65 @@ def extractors(gft):
 
 
 def one_class_scorers(protocol, seed):
+    """Fitted one-class detectors (clean images only) as normality scorers, with their fit times."""
+    from sklearn.covariance import LedoitWolf
     from sklearn.ensemble import IsolationForest
+    from sklearn.preprocessing import StandardScaler
 
     from skgrad.outlier import GradientOutlierDetector
 
     flat = lambda X: X.reshape(len(X), -1).astype(np.float32) / 255.0  # noqa: E731
     found, notes, fit_s = {}, [], {}
-    t = time.perf_counter()
-    det = GradientOutlierDetector(GradientFeatureTransformer(device="cpu"), random_state=seed).fit(protocol.X_ae)
-    fit_s["one_class"] = time.perf_counter() - t
-    found["one_class"] = det.score_samples
-    t = time.perf_counter()
-    forest = IsolationForest(random_state=seed).fit(flat(protocol.X_ae))
-    fit_s["iforest"] = time.perf_counter() - t
-    found["iforest"] = lambda X: forest.score_samples(flat(X))
+
+    def timed(name, fit):
+        t = time.perf_counter()
+        found[name] = fit()
+        fit_s[name] = time.perf_counter() - t
+
+    det = None
+
+    def new():
+        nonlocal det
+        det = GradientOutlierDetector(random_state=seed).fit(protocol.X_ae)
+        return det.score_samples
+
+    def old():  # the default at the start of this round: two blocks, norms and directions, 10 epochs
+        old_det = GradientOutlierDetector(
+            GradientFeatureTransformer(device="cpu", **SETTINGS["old"]), statistics=("norms", "directions"),
+            random_state=seed).fit(protocol.X_ae)
+        return old_det.score_samples
+
+    def activations():  # the activation counterpart: Mahalanobis of the latent means, same split
+        X_fit = protocol.X_ae[np.setdiff1d(np.arange(len(protocol.X_ae)), det.validation_indices_)]
+        aft = ActivationFeatureTransformer(random_state=seed, device="cpu").fit(X_fit)
+        A = aft.transform(protocol.X_ae[det.validation_indices_])
+        sc = StandardScaler().fit(A)
+        cov = LedoitWolf().fit(sc.transform(A))
+        return lambda X: -cov.mahalanobis(sc.transform(aft.transform(X)))
+
+    def recon():  # the reconstruction error of the detector's own autoencoder (one-sided)
+        j = list(det.transformer_.losses_).index("bce")
+        return lambda X: -det.transformer_.per_sample_losses(X)[:, j]
+
+    def forest():
+        model = IsolationForest(random_state=seed).fit(flat(protocol.X_ae))
+        return lambda X: model.score_samples(flat(X))
+
+    timed("one_class", new)
+    timed("one_class_old", old)
+    timed("act_mahalanobis", activations)
+    timed("recon_one_class", recon)
+    timed("iforest", forest)
     try:
         from pyod.models.auto_encoder import AutoEncoder
     except ImportError as exc:
         notes.append(f"PyOD AutoEncoder not run: {exc}")
     else:
-        t = time.perf_counter()
-        ae = AutoEncoder(contamination=0.1, random_state=seed, verbose=0).fit(flat(protocol.X_ae))
-        fit_s["pyod_ae"] = time.perf_counter() - t
-        found["pyod_ae"] = lambda X: -ae.decision_function(flat(X))  # PyOD: higher = more outlying
+        def pyod_ae():
+            ae = AutoEncoder(contamination=0.1, random_state=seed, verbose=0).fit(flat(protocol.X_ae))
+            return lambda X: -ae.decision_function(flat(X))  # PyOD: higher = more outlying
+
+        timed("pyod_ae", pyod_ae)
     return found, notes, fit_s
 
 
@@ -147,7 +187,7 @@ def run(args):
     for pname in args.protocol:
         for seed in seeds:
             protocol = ood_protocols.PROTOCOLS[pname](seed, **sizes)
-            for setting in args.settings:
+            for setting in [s for s in args.settings if s != "none"]:
                 t = time.perf_counter()
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
@@ -165,12 +205,17 @@ def run(args):
             if args.one_class:
                 scorers, more, fit_times = one_class_scorers(protocol, seed)
                 notes.update(more)
-                for variant, r in ood_protocols.evaluate_detectors(protocol, scorers).items():
+                score_s = {}
+                for variant, score in scorers.items():  # time one scoring of the clean test split
+                    t = time.perf_counter()
+                    score(protocol.X_test)
+                    score_s[variant] = time.perf_counter() - t
+                res = ood_protocols.evaluate_detectors(protocol, scorers)
+                for variant, r in res.items():
                     runs.append(dict(protocol=pname, seed=seed, setting="new", variant=variant,
-                                     fit_s=fit_times[variant], **r))
+                                     fit_s=fit_times[variant], score_s=score_s[variant], **r))
                 print(f"[{time.perf_counter() - t_start:6.0f}s] {pname} seed {seed} one-class: "
-                      + ", ".join(f"{v} {r['mean']:.3f}" for v, r in ood_protocols.evaluate_detectors(
-                          protocol, {k: scorers[k] for k in ("one_class",)}).items()), flush=True)
+                      + ", ".join(f"{v} {r['mean']:.3f}" for v, r in res.items()), flush=True)
     summary = summarise(runs)
     print_tables(runs, summary, args)
     for n in sorted(notes):
@@ -196,6 +241,7 @@ def summarise(runs):
                     "mean": float(means.mean()), "std": float(means.std()), "min": float(means.min()),
                     "n_seeds": len(rs), "fit_s": float(np.mean([r["fit_s"] for r in rs])),
                     "n_epochs": float(np.mean([r.get("n_epochs") or 0 for r in rs])),
+                    "score_s": float(np.mean([r.get("score_s", np.nan) for r in rs])),
                 }
     return out
 
@@ -220,10 +266,15 @@ def print_tables(runs, summary, args):
                 print(f"{s} setting: fit {c['fit_s']:.1f} s on average, {c['n_epochs']:.0f} epochs on average")
         if "new" in settings and "old" in settings:
             print(f"fit time ratio new/old: {settings['new']['grad_both']['fit_s'] / settings['old']['grad_both']['fit_s']:.1f}")
+        if "one_class" in settings.get("new", {}) and "one_class_old" in settings["new"]:
+            n, o = settings["new"]["one_class"], settings["new"]["one_class_old"]
+            print(f"one-class detector cost, new/former defaults: fit {n['fit_s'] / o['fit_s']:.1f}x "
+                  f"({n['fit_s']:.1f} s vs {o['fit_s']:.1f} s), score {n['score_s'] / o['score_s']:.2f}x "
+                  f"({n['score_s']:.2f} s vs {o['score_s']:.2f} s for the clean test split)")
         # per type, new setting (or the first one), mean over seeds
         s = order[0]
-        shown = [v for v in ("grad_both", "activations", "recon_error", "one_class", "iforest", "pyod_ae")
-                 if v in settings[s]]
+        shown = [v for v in ("grad_both", "activations", "recon_error", "one_class", "one_class_old",
+                             "act_mahalanobis", "recon_one_class", "iforest", "pyod_ae") if v in settings[s]]
         types = list(dict.fromkeys(t for r in runs if r["protocol"] == pname for t in r["by_type"]))
         print(f"\nper type ({s} setting), AUROC mean over levels and seeds")
         print("| type | " + " | ".join(shown) + " |")

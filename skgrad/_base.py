@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 from ._training import _progress, train_autoencoder
 from ._state import FittedStateMixin
 from ._validation import check_estimator_params, check_input, check_output_memory, resolve_device, to_tensor
-from .losses import RECONSTRUCTION_LOSSES, check_loss, per_sample_loss, split_output
+from .losses import RECONSTRUCTION_LOSSES, check_loss, excess_loss, per_sample_loss, split_output
 from .models import build_preset
 
 __all__ = ["AutoencoderTransformerBase"]
@@ -358,7 +358,7 @@ class AutoencoderTransformerBase(FittedStateMixin, TransformerMixin, BaseEstimat
                 chunk = np.concatenate([chunk, np.repeat(chunk[-1:], bs - (stop - start), axis=0)])
             yield start, stop, to_tensor(chunk, scale, self.device_, flat=flat)
 
-    def per_sample_losses(self, X):
+    def per_sample_losses(self, X, *, above_floor=False):
         """Each sample's losses under the trained module: the reconstruction error and KL term.
 
         The module runs in eval mode (a VAE decodes its latent mean), as for
@@ -368,6 +368,10 @@ class AutoencoderTransformerBase(FittedStateMixin, TransformerMixin, BaseEstimat
         ----------
         X : array-like
             Samples as in ``transform``.
+        above_floor : bool, default=False
+            Subtract each loss's floor: a binary cross-entropy less the targets'
+            own entropy (:func:`skgrad.losses.excess_loss`), the part a model
+            can reduce.  For photographs the entropy dominates the raw loss.
 
         Returns
         -------
@@ -390,7 +394,8 @@ class AutoencoderTransformerBase(FittedStateMixin, TransformerMixin, BaseEstimat
         with torch.no_grad():
             for start, stop, x in self._batches(X, scale, desc="losses"):
                 o = self.module_(x)
-                values = [per_sample_loss(l, o, x)[: stop - start] for l in self.losses_]
+                loss = excess_loss if above_floor else per_sample_loss
+                values = [loss(l, o, x)[: stop - start] for l in self.losses_]
                 out[start:stop] = torch.stack(values, dim=1).double().cpu().numpy()
         return out
 

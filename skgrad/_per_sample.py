@@ -129,8 +129,12 @@ class PerSampleGradients:
                 elif name not in self.fallback:
                     self.fallback.append(name)
 
-    def __call__(self, x):
-        """Gradients for a batch ``x``: a float32 tensor ``(N, n_features)`` on x's device."""
+    def __call__(self, x, *, return_losses=False):
+        """Gradients for a batch ``x``: a float32 tensor ``(N, n_features)`` on x's device.
+
+        With ``return_losses=True`` also the per-sample values of the spec's losses,
+        from the same forward pass: ``(gradients, {loss: (N,) tensor})``.
+        """
         records = {name: [] for name in self.hooked}
         caller = threading.get_ident()
 
@@ -146,12 +150,15 @@ class PerSampleGradients:
             for name, sub in self.hooked.items():
                 stack.callback(sub.register_forward_hook(make_hook(name)).remove)
             out = self.module(x)
-        blocks = {}
+        blocks, values = {}, {}
         with torch.enable_grad():
             for li, (loss, names) in enumerate(self.spec):
                 hooked = [n for n in names if n.rpartition(".")[0] in self.hooked]
+                if hooked or return_losses:
+                    per = per_sample_loss(loss, out, x)
+                    values[loss] = per.detach()
                 if hooked:
-                    value = per_sample_loss(loss, out, x).sum()
+                    value = per.sum()
                     mods = list(dict.fromkeys(n.rpartition(".")[0] for n in hooked))
                     outs = [o for m in mods for (_, o) in records[m]]
                     retain = li < len(self.spec) - 1
@@ -178,7 +185,8 @@ class PerSampleGradients:
                     for n, g in zip(rest, self._func_grads(loss, rest, x)):
                         blocks[(li, n)] = g.reshape(x.shape[0], -1)
         cols = [blocks[(li, n)] for li, (_, names) in enumerate(self.spec) for n in names]
-        return torch.cat(cols, dim=1).detach()
+        grads = torch.cat(cols, dim=1).detach()
+        return (grads, values) if return_losses else grads
 
     def _func_grads(self, loss, names, x):
         from torch.func import functional_call, grad, vmap

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
-from .losses import per_sample_loss, split_output
+from .losses import bce_floor, excess_loss, per_sample_loss, split_output
 
 __all__ = ["train_autoencoder", "mean_loss"]
 
@@ -25,14 +25,15 @@ def _progress(iterable=None, *, enabled, **kwargs):
 
 
 def mean_loss(module, data, losses, batch_size):
-    """Mean per-sample loss of ``data`` in eval mode (deterministic: a VAE decodes its mean)."""
+    """Mean per-sample loss of ``data`` in eval mode (deterministic: a VAE decodes its mean),
+    above its floor (:func:`skgrad.losses.excess_loss`)."""
     module.eval()
     total = 0.0
     with torch.no_grad():
         for start in range(0, len(data), batch_size):
             xb = data[start : start + batch_size]
             out = module(xb)
-            total += float(sum(per_sample_loss(l, out, xb) for l in losses).sum())
+            total += float(sum(excess_loss(l, out, xb) for l in losses).sum())
     return total / len(data)
 
 
@@ -62,7 +63,10 @@ def train_autoencoder(module, data, val_data, losses, rng, *, epochs, batch_size
     -------
     dict
         ``history`` (mean per-sample training loss per epoch), ``validation``
-        (validation loss per epoch, None without ``val_data``) and
+        (validation loss per epoch, None without ``val_data``), both above the
+        loss's floor (a binary cross-entropy less the targets' entropy, which no
+        model can remove: ``tol`` is relative to what training can still
+        reduce), and
         ``best_epoch`` (the 1-based epoch whose weights ``module`` holds).
 
     Raises
@@ -95,6 +99,8 @@ def train_autoencoder(module, data, val_data, losses, rng, *, epochs, batch_size
             loss.backward()
             optimizer.step()
             total += per_sample.detach().sum()
+            if "bce" in losses:  # recorded above the floor, as the validation loss
+                total -= bce_floor(xb).sum()
         run["history"].append(float(total) / n_train)
         if val_data is not None:
             run["validation"].append(mean_loss(module, val_data, losses, batch_size))

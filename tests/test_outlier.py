@@ -13,7 +13,7 @@ from skgrad import GradientFeatureTransformer
 from skgrad.datasets import load_digits_images, load_real_digits
 from skgrad.distortions import apply_challenge
 from skgrad.losses import bce, kld
-from skgrad.outlier import GradientOutlierDetector
+from skgrad.outlier import DEFAULT_LAYERS, GradientOutlierDetector
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -41,9 +41,9 @@ def _gft(**kwargs):
 
 @pytest.fixture(scope="module")
 def fitted(digits):
-    """The default statistics and the default layers (every weight for bce, the last encoder weight for kld)."""
+    """The default statistics and the default layers (every decoder weight for bce, the last encoder weight for kld)."""
     train, _ = digits
-    return GradientOutlierDetector(_gft(layers={"bce": "all", "kld": "auto"}), random_state=0).fit(train)
+    return GradientOutlierDetector(_gft(layers=DEFAULT_LAYERS), random_state=0).fit(train)
 
 
 def _auroc_inlier(det, clean, distorted):
@@ -95,7 +95,9 @@ def _loop_summary(det, X):
             loss, name = block.split(":")
             g = torch.autograd.grad(values[loss], params[name], retain_graph=True)[0]
             norms.append(np.log(g.double().norm().item() + 1e-12))
-        losses = [np.log(values[l].item() + 1e-12) for l in det.transformer_.losses_]
+        # the losses above their floor: BCE less the image's own entropy (torch's BCE of x on itself)
+        floor = {"bce": torch.nn.functional.binary_cross_entropy(x, x, reduction="sum").item(), "kld": 0.0}
+        losses = [np.log(values[l].item() - floor[l] + 1e-12) for l in det.transformer_.losses_]
         rows.append(norms + losses)
     return np.array(rows)
 
@@ -107,7 +109,7 @@ def test_score_matches_an_independent_oracle(fitted, digits):
     det = fitted
     assert det.summary_names_[-2:] == ["loss:bce", "loss:kld"]
     assert [n.split(":", 1)[1] for n in det.summary_names_[:-2]] == det.blocks_
-    assert len(det.blocks_) == 11  # 10 weights for bce, down.6.weight for kld
+    assert det.blocks_ == [f"bce:{n}" for n in DEFAULT_LAYERS["bce"]] + ["kld:down.6.weight"]
     S_val = _loop_summary(det, train[det.validation_indices_])
     mu, sd = S_val.mean(axis=0), S_val.std(axis=0)
     cov = LedoitWolf().fit((S_val - mu) / sd)
@@ -244,8 +246,12 @@ def test_default_transformer_layers():
     det = GradientOutlierDetector(random_state=0)
     det.fit(X)  # the default transformer (training defaults: early stopping)
     assert det.transformer is None
-    assert det.transformer_.layers == {"bce": "all", "kld": "auto"}
-    assert det.transformer_.layers_["kld"] == ["down.6.weight"] and len(det.transformer_.layers_["bce"]) == 10
+    assert det.transformer_.layers == DEFAULT_LAYERS
+    assert det.transformer_.layers_ == {"bce": ["fc2.weight", "up.0.weight", "up.2.weight", "up.4.weight", "up.6.weight"],
+                                        "kld": ["down.6.weight"]}
+    # the decoder's weights are those the reconstruction loss reaches after the latent code
+    every = GradientFeatureTransformer(layers="all", epochs=0, device="cpu").fit(X[:2]).layers_["bce"]
+    assert [n for n in every if n.startswith(("fc2", "up."))] == det.transformer_.layers_["bce"]
 
 
 # scikit-learn's API checks, on 2-D input with the dense preset

@@ -187,3 +187,28 @@ def test_divergence_raises_unless_earlier_weights_were_kept(digits):
     short = _est(epochs=2).fit(digits)  # the same run stopped after epoch 2
     assert _same_weights(_weights(short), _weights(est))
     assert np.isfinite(est.transform(digits[:4])).all()
+
+
+def test_losses_are_recorded_above_their_floor(digits):
+    """history_ and validation_history_ are the BCE less the targets' entropy (numpy oracle),
+    plus KL: what training can still reduce; the floor changes no gradient."""
+    from skgrad.losses import bce, bce_floor, excess_loss
+
+    x = torch.rand(4, 3, 5, 5, dtype=torch.float64)
+    x[0] = 0.0  # binary pixels: entropy 0
+    xn = x.numpy()
+    entropy = -(xn * np.log(np.clip(xn, 1e-300, None)) + (1 - xn) * np.log(np.clip(1 - xn, 1e-300, None)))
+    np.testing.assert_allclose(bce_floor(x).numpy(), entropy.reshape(4, -1).sum(1), rtol=1e-12)
+    assert bce_floor(x)[0] == 0.0
+    r = torch.rand(4, 3, 5, 5, dtype=torch.float64, requires_grad=True)
+    g1 = torch.autograd.grad(bce(r, x).sum(), r)[0]
+    g2 = torch.autograd.grad(excess_loss("bce", r, x).sum(), r)[0]
+    torch.testing.assert_close(g1, g2, rtol=0, atol=0)
+    assert (excess_loss("bce", r, x) >= -1e-9).all()  # no reconstruction beats the floor
+
+    est = _est(epochs=3, early_stopping=True).fit(digits)
+    raw = est.per_sample_losses(digits)
+    above = est.per_sample_losses(digits, above_floor=True)
+    xs = torch.from_numpy(digits).permute(0, 3, 1, 2).float() / 255
+    np.testing.assert_allclose(raw[:, 0] - above[:, 0], bce_floor(xs).double().numpy(), rtol=1e-5)
+    assert len(est.losses_) == 1 and est.validation_history_[-1] < raw[:, 0].mean()
