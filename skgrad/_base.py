@@ -12,6 +12,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from ._training import _progress, train_autoencoder
 from ._state import FittedStateMixin
+from ._threads import ThreadPolicy
 from ._validation import check_estimator_params, check_input, check_output_memory, resolve_device, to_tensor
 from .losses import RECONSTRUCTION_LOSSES, check_loss, excess_loss, per_sample_loss, split_output
 from .models import build_preset
@@ -33,7 +34,8 @@ class AutoencoderTransformerBase(FittedStateMixin, TransformerMixin, BaseEstimat
     #: The public attributes that ``fit`` sets besides those of ``_transform_state``:
     #: ``_restore`` needs every one, so that a restored estimator also warm-starts.
     _FITTED_STATE = ("module_", "device_", "losses_", "variational_", "sample_shape_", "image_shape_",
-                     "input_scale_", "history_", "validation_history_", "n_epochs_", "best_epoch_", "n_features_in_")
+                     "input_scale_", "history_", "validation_history_", "n_epochs_", "best_epoch_", "n_features_in_",
+                     "n_threads_")
 
     def __init__(
         self,
@@ -55,6 +57,7 @@ class AutoencoderTransformerBase(FittedStateMixin, TransformerMixin, BaseEstimat
         device="auto",
         verbose=False,
         warm_start=False,
+        n_threads="auto",
     ):
         self.module = module
         self.loss = loss
@@ -73,6 +76,7 @@ class AutoencoderTransformerBase(FittedStateMixin, TransformerMixin, BaseEstimat
         self.device = device
         self.verbose = verbose
         self.warm_start = warm_start
+        self.n_threads = n_threads
 
     # ------------------------------------------------------------------ params
     def _check_params(self):
@@ -222,48 +226,51 @@ class AutoencoderTransformerBase(FittedStateMixin, TransformerMixin, BaseEstimat
         flat = self._flat(sample_shape)
         cuda_devices = [device.index or 0] if device.type == "cuda" else []
 
-        with torch.random.fork_rng(devices=cuda_devices):
-            torch.manual_seed(seed)
-            module = copy.deepcopy(self.module_) if warm else self._new_module(sample_shape)
-            module = module.to(device)
-            variational = self._probe(module, X[:2], scale, device, flat)
-            losses = self._resolve_losses(variational)
-            run = self._train(module, X, scale, device, flat, variational, rng)
+        threads = self._threads(device, X.shape[0] * max(int(self.epochs), 1), adaptive=False)
+        with threads:  # torch's thread count for the whole fit, the caller's restored after
+            with torch.random.fork_rng(devices=cuda_devices):
+                torch.manual_seed(seed)
+                module = copy.deepcopy(self.module_) if warm else self._new_module(sample_shape)
+                module = module.to(device)
+                variational = self._probe(module, X[:2], scale, device, flat)
+                losses = self._resolve_losses(variational)
+                run = self._train(module, X, scale, device, flat, variational, rng)
 
-        module.eval()
-        for p in module.parameters():
-            p.requires_grad_(True)
-        # Only now, with training complete, is the estimator changed: an interrupted
-        # fit leaves it unfitted (or at its previous fitted state with warm_start).
-        before = self.n_epochs_ if warm else 0
-        history = (list(self.history_) if warm else []) + run["history"]
-        val_before = (list(self.validation_history_ or [np.nan] * before)) if warm else []
-        if run["validation"] is None and not any(np.isfinite(val_before)):
-            validation = None
-        else:
-            validation = val_before + (run["validation"] or [np.nan] * len(run["history"]))
-        if run["best_epoch"] is not None:
-            best_epoch = before + run["best_epoch"]
-        else:
-            best_epoch = self.best_epoch_ if warm else None
-        state = dict(
-            module_=module,
-            device_=device,
-            losses_=losses,
-            variational_=variational,
-            sample_shape_=sample_shape,
-            image_shape_=sample_shape if len(sample_shape) == 3 else None,
-            input_scale_=scale,
-            history_=history,
-            validation_history_=validation,
-            n_epochs_=before + len(run["history"]),
-            best_epoch_=best_epoch,
-            n_features_in_=int(np.prod(sample_shape)),
-        )
-        state.update(self._transform_state(state))
-        for k, v in state.items():
-            setattr(self, k, v)
-        return self
+            module.eval()
+            for p in module.parameters():
+                p.requires_grad_(True)
+            # Only now, with training complete, is the estimator changed: an interrupted
+            # fit leaves it unfitted (or at its previous fitted state with warm_start).
+            before = self.n_epochs_ if warm else 0
+            history = (list(self.history_) if warm else []) + run["history"]
+            val_before = (list(self.validation_history_ or [np.nan] * before)) if warm else []
+            if run["validation"] is None and not any(np.isfinite(val_before)):
+                validation = None
+            else:
+                validation = val_before + (run["validation"] or [np.nan] * len(run["history"]))
+            if run["best_epoch"] is not None:
+                best_epoch = before + run["best_epoch"]
+            else:
+                best_epoch = self.best_epoch_ if warm else None
+            state = dict(
+                module_=module,
+                device_=device,
+                losses_=losses,
+                variational_=variational,
+                sample_shape_=sample_shape,
+                image_shape_=sample_shape if len(sample_shape) == 3 else None,
+                input_scale_=scale,
+                history_=history,
+                validation_history_=validation,
+                n_epochs_=before + len(run["history"]),
+                best_epoch_=best_epoch,
+                n_features_in_=int(np.prod(sample_shape)),
+                n_threads_=threads.count if threads.count is not None else torch.get_num_threads(),
+            )
+            state.update(self._transform_state(state))
+            for k, v in state.items():
+                setattr(self, k, v)
+            return self
 
     def _probe(self, module, X, scale, device, flat):
         """One forward pass on a sample or two: checks the module protocol."""
@@ -339,11 +346,18 @@ class AutoencoderTransformerBase(FittedStateMixin, TransformerMixin, BaseEstimat
         X, _, scale = self._validate_X(X, reset=False)
         check_output_memory(X.shape[0], self.n_features_out_, type(self).__name__)
         out = np.empty((X.shape[0], self.n_features_out_), dtype=np.float32)
-        for start, stop, x in self._batches(X, scale, desc="transform"):
-            out[start:stop] = self._transform_batch(x)[: stop - start].cpu().numpy()
+        with self._threads(self.device_, X.shape[0]) as threads:
+            for start, stop, x in self._batches(X, scale, "transform", threads):
+                out[start:stop] = self._transform_batch(x)[: stop - start].cpu().numpy()
         return out
 
-    def _batches(self, X, scale, desc):
+    def _threads(self, device, n_samples, adaptive=True):
+        """The ``n_threads`` policy for one call on ``n_samples`` (``fit``: times ``epochs``); see
+        :mod:`skgrad._threads`."""
+        n_threads = self.n_threads if device.type == "cpu" else None
+        return ThreadPolicy(n_threads, -(-n_samples // int(self.batch_size)), adaptive=adaptive)
+
+    def _batches(self, X, scale, desc, threads):
         """``(start, stop, tensor)`` per chunk of ``batch_size`` samples of a validated ``X``.
 
         The last chunk is padded with copies of its last sample to ``batch_size``:
@@ -353,6 +367,7 @@ class AutoencoderTransformerBase(FittedStateMixin, TransformerMixin, BaseEstimat
         flat = self._flat(self.sample_shape_)
         bs = int(self.batch_size)
         for start, stop in self._chunks(X.shape[0], desc=desc):
+            threads.step()
             chunk = X[start:stop]
             if stop - start < bs:
                 chunk = np.concatenate([chunk, np.repeat(chunk[-1:], bs - (stop - start), axis=0)])
@@ -391,8 +406,8 @@ class AutoencoderTransformerBase(FittedStateMixin, TransformerMixin, BaseEstimat
         check_is_fitted(self, "module_")
         X, _, scale = self._validate_X(X, reset=False)
         out = np.empty((X.shape[0], len(self.losses_)), dtype=np.float64)
-        with torch.no_grad():
-            for start, stop, x in self._batches(X, scale, desc="losses"):
+        with torch.no_grad(), self._threads(self.device_, X.shape[0]) as threads:
+            for start, stop, x in self._batches(X, scale, "losses", threads):
                 o = self.module_(x)
                 loss = excess_loss if above_floor else per_sample_loss
                 values = [loss(l, o, x)[: stop - start] for l in self.losses_]

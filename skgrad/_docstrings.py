@@ -57,7 +57,19 @@ _COMMON_PARAMS = """    module : {"vae", "cae", "dense"} or torch.nn.Module, def
     verbose : bool, default=False
         Show tqdm progress bars (with the training loss).
     warm_start : bool, default=False
-        Continue training the fitted module on the next ``fit``."""
+        Continue training the fitted module on the next ``fit``.
+    n_threads : "auto", int or None, default="auto"
+        CPU threads torch may use during this estimator's calls; the
+        caller's setting is restored when each call returns.  ``"auto"``:
+        your own choice when you made one (``OMP_NUM_THREADS`` or
+        ``MKL_NUM_THREADS`` in the environment, or ``torch.set_num_threads``
+        after importing skgrad), 1 thread for a few batches, else the cores
+        that other processes leave idle (read from ``/proc/stat`` on Linux):
+        torch's spinning threads lose up to 4x when another process holds a
+        core.  ``transform`` follows the load as it runs (its output does not
+        depend on the thread count); ``fit`` decides at its start, and its
+        weights depend on the count (pass an int to make refits identical on a
+        busy machine).  None: leave torch's setting alone.  Ignored on a GPU."""
 
 _COMMON_ATTRS = """    module_ : torch.nn.Module
         The trained module, in eval mode, on ``device_``.
@@ -79,6 +91,11 @@ _COMMON_ATTRS = """    module_ : torch.nn.Module
         last epoch; None when no epoch ran (``epochs=0``).
     losses_ : tuple of str
         The losses in use.
+    n_threads_ : int
+        The CPU threads ``fit`` trained with (``n_threads``); a refit with
+        ``n_threads=n_threads_`` and the same ``random_state`` gives the same
+        weights.  None for an estimator loaded from a file written before
+        skgrad recorded it.
     n_features_in_ : int
         Values per input sample (``H*W*C`` for images).
     n_features_out_ : int

@@ -99,6 +99,7 @@ class FittedStateMixin:
         ``_transform_state``, exactly as ``fit`` builds them.  Used by
         :func:`skgrad.persistence.load` and unpickling.  Returns ``self``.
         """
+        state.setdefault("n_threads_", None)  # unknown for files written before it was recorded
         missing = [k for k in self._FITTED_STATE if k not in state]
         if missing:
             raise ValueError(f"the fitted state misses attribute(s) {missing}")

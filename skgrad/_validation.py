@@ -294,6 +294,7 @@ def _is_real(value):
 
 def check_estimator_params(est):
     """Validate the parameters the two transformers share (``est._check_params``)."""
+    from ._threads import check_n_threads
     from .models import PRESETS
 
     name = type(est).__name__
@@ -305,6 +306,7 @@ def check_estimator_params(est):
         value = getattr(est, pname)
         if not _is_real(value) or value < 0:
             raise ValueError(f"{name}: {pname} must be a float >= 0, got {value!r}")
+    check_n_threads(est.n_threads, name)
     vf = est.validation_fraction
     if not _is_real(vf) or not 0.0 < vf < 1.0:
         raise ValueError(f"{name}: validation_fraction must be a float in (0, 1), got {vf!r}")

@@ -87,6 +87,7 @@ class GradientFeatureTransformer(AutoencoderTransformerBase):
         device="auto",
         verbose=False,
         warm_start=False,
+        n_threads="auto",
     ):
         super().__init__(
             module,
@@ -106,6 +107,7 @@ class GradientFeatureTransformer(AutoencoderTransformerBase):
             device=device,
             verbose=verbose,
             warm_start=warm_start,
+            n_threads=n_threads,
         )
         self.layers = layers
         self.reduction = reduction
@@ -218,18 +220,19 @@ class GradientFeatureTransformer(AutoencoderTransformerBase):
         widths = [b[2] for b in self._blocks]
         G = np.empty((X.shape[0], sum(widths)), dtype=np.float64)
         L = np.empty((X.shape[0], len(self.losses_)), dtype=np.float64)
-        for start, stop, x in self._batches(X, scale, desc="transform"):
-            g, values = self._engine(x, return_losses=True)
-            G[start:stop] = g[: stop - start].cpu().numpy()
-            for j, loss in enumerate(self.losses_):
-                v = values[loss] if loss in values else None
-                if v is None:  # a loss without gradient features here: its value alone
-                    with torch.no_grad():
-                        v = per_sample_loss(loss, self.module_(x), x)
-                if loss == "bce":
-                    v = v - bce_floor(x)
-                L[start:stop, j] = v[: stop - start].double().cpu().numpy()
-        return G, L
+        with self._threads(self.device_, X.shape[0]) as threads:
+            for start, stop, x in self._batches(X, scale, "transform", threads):
+                g, values = self._engine(x, return_losses=True)
+                G[start:stop] = g[: stop - start].cpu().numpy()
+                for j, loss in enumerate(self.losses_):
+                    v = values[loss] if loss in values else None
+                    if v is None:  # a loss without gradient features here: its value alone
+                        with torch.no_grad():
+                            v = per_sample_loss(loss, self.module_(x), x)
+                    if loss == "bce":
+                        v = v - bce_floor(x)
+                    L[start:stop, j] = v[: stop - start].double().cpu().numpy()
+            return G, L
 
     def _transform_batch(self, x):
         g = self._engine(x)
@@ -314,6 +317,7 @@ class ActivationFeatureTransformer(AutoencoderTransformerBase):
         device="auto",
         verbose=False,
         warm_start=False,
+        n_threads="auto",
     ):
         super().__init__(
             module,
@@ -333,6 +337,7 @@ class ActivationFeatureTransformer(AutoencoderTransformerBase):
             device=device,
             verbose=verbose,
             warm_start=warm_start,
+            n_threads=n_threads,
         )
         self.layers = layers
         self.pooling = pooling

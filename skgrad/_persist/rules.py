@@ -155,6 +155,7 @@ FITTED = {
     "history_": _float_list(finite=False),  # NaN when training diverged
     "validation_history_": _optional(_float_list(finite=False)),  # NaN for epochs without validation
     "n_epochs_": _count,
+    "n_threads_": _optional(_pos_int),
     "best_epoch_": _optional(_pos_int),
     "layers_": _layers_,
     "sample_shape_": check_shape,
@@ -289,6 +290,12 @@ def _n_jobs(value, where):
     return value
 
 
+def _n_threads(value, where):
+    if isinstance(value, str) and value == "auto" or value is None:
+        return value
+    return check_int(value, where, 1, 1024)
+
+
 def _batch_size(value, where):
     # transform pads every chunk to batch_size samples: a huge one would allocate that many
     return check_int(value, where, 1, MAX_BATCH)
@@ -313,6 +320,7 @@ PARAMS = {
     "module_kwargs": _optional(_module_kwargs),
     "layers": _layers,
     "n_jobs": _optional(_n_jobs),
+    "n_threads": _n_threads,
 }
 
 
