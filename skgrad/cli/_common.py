@@ -78,7 +78,8 @@ def common_options():
     g.add_argument("--batch-size", type=positive_int, default=64, metavar="N", action=Given,
                    help="images per batch (default 64)")
     g.add_argument("--threads", type=positive_int, default=None, metavar="N",
-                   help="limit torch and BLAS threads (default: the libraries' own; the demo: 1)")
+                   help="at most N torch and BLAS threads (default: torch on the cores other processes "
+                        "leave idle, n_threads='auto'; the demo: 1)")
     g.add_argument("-v", "--verbose", action="store_true", help="progress bars and stage messages on stderr")
     g.add_argument("--debug", action="store_true", help="show the Python traceback on errors")
     return common
