@@ -38,3 +38,22 @@ def test_reference_hook_loop_equals_transform():
     # another algorithm (autograd on single images): the oracle tolerance, block by block
     assert_allclose_blocks(got, ref, est.get_feature_names_out(), rtol=ORACLE_RTOL)
     bench.floor_pass(est.module_, X, 4, ("bce", "kld"))()  # the floor runs on the same model
+
+
+def test_check_your_images_on_a_folder(tmp_path, capsys):
+    """The users' check reads a folder, and its hand baseline is an independent oracle:
+    darkening moves the grey-level mean, which the baseline sees almost perfectly."""
+    from PIL import Image
+
+    rng = np.random.RandomState(0)
+    for i in range(120):  # smooth random blobs, 16x16
+        img = rng.rand(4, 4, 3)
+        Image.fromarray((img * 255).astype(np.uint8)).resize((16, 16), Image.BICUBIC).save(tmp_path / f"{i:03d}.png")
+    check = _load("check_your_images")
+    assert check.main(["--folder", str(tmp_path), "--size", "16", "--n", "120", "--epochs", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "80 clean images to fit, 40 to test, 16x16" in out
+    rows = {line.split()[0] + line.split()[1]: (float(line.split()[2]), float(line.split()[3]))
+            for line in out.splitlines() if line.split()[:1] and line.split()[0] in check.CHECKS}
+    assert len(rows) == 15
+    assert rows["darkening5"][1] > 0.95  # the baseline's grey-level mean
