@@ -51,10 +51,11 @@ class GradientOutlierDetector(OutlierMixin, BaseEstimator):
       mean held-out gradient of that block (in which direction; the idea of
       GradCon, Kwon et al. 2020);
     - ``"losses"``: the logarithm of each per-sample loss of the transformer
-      (the reconstruction error and, for a VAE, the KL term), above its floor
-      (a binary cross-entropy less the image's own entropy, which would
-      otherwise measure the image's content rather than how well it is
-      reconstructed).
+      (the reconstruction error and, for a VAE, the KL term), as trained.  A
+      binary cross-entropy includes the image's own entropy, which blur and
+      darkening raise: on the demo protocol the loss above that floor
+      (:func:`skgrad.losses.excess_loss`) scored 0.919 mean AUROC against
+      0.942 for the loss as it is (same autoencoder), so the loss is kept whole.
 
     The default, norms of the reconstruction-loss gradient of every decoder
     weight and of the KL gradient of the last encoder weight, with the

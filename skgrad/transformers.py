@@ -12,7 +12,7 @@ from ._base import AutoencoderTransformerBase
 from ._docstrings import _doc
 from ._per_sample import PerSampleGradients
 from ._validation import to_tensor
-from .losses import RECONSTRUCTION_LOSSES, bce_floor, per_sample_loss
+from .losses import RECONSTRUCTION_LOSSES, per_sample_loss
 
 __all__ = ["GradientFeatureTransformer", "ActivationFeatureTransformer"]
 
@@ -213,7 +213,7 @@ class GradientFeatureTransformer(AutoencoderTransformerBase):
 
     def _gradients_and_losses(self, X):
         """Raw gradients (float64, as ``transform`` with ``reduction=None``) and the per-sample
-        losses of ``losses_`` above their floor (``per_sample_losses(X, above_floor=True)``),
+        losses of ``losses_`` (``per_sample_losses(X)``),
         from one forward pass per batch."""
         check_is_fitted(self, "module_")
         X, _, scale = self._validate_X(X, reset=False)
@@ -229,8 +229,6 @@ class GradientFeatureTransformer(AutoencoderTransformerBase):
                     if v is None:  # a loss without gradient features here: its value alone
                         with torch.no_grad():
                             v = per_sample_loss(loss, self.module_(x), x)
-                    if loss == "bce":
-                        v = v - bce_floor(x)
                     L[start:stop, j] = v[: stop - start].double().cpu().numpy()
             return G, L
 

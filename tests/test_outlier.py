@@ -95,9 +95,8 @@ def _loop_summary(det, X):
             loss, name = block.split(":")
             g = torch.autograd.grad(values[loss], params[name], retain_graph=True)[0]
             norms.append(np.log(g.double().norm().item() + 1e-12))
-        # the losses above their floor: BCE less the image's own entropy (torch's BCE of x on itself)
-        floor = {"bce": torch.nn.functional.binary_cross_entropy(x, x, reduction="sum").item(), "kld": 0.0}
-        losses = [np.log(values[l].item() - floor[l] + 1e-12) for l in det.transformer_.losses_]
+        # the losses as trained (BCE with the image's own entropy: blur and darkening raise it)
+        losses = [np.log(values[l].item() + 1e-12) for l in det.transformer_.losses_]
         rows.append(norms + losses)
     return np.array(rows)
 
