@@ -66,6 +66,7 @@ LABELS = {
     "recon_one_class": "one-class reconstruction error (bce)",
     "iforest": "IsolationForest on pixels",
     "pyod_ae": "PyOD AutoEncoder on pixels",
+    "hand_stats": "3 hand-made numbers per image (|Laplacian|, std, mean), Mahalanobis; no training",
 }
 
 
@@ -158,11 +159,17 @@ def one_class_scorers(protocol, seed):
         model = IsolationForest(random_state=seed).fit(flat(protocol.X_ae))
         return lambda X: model.score_samples(flat(X))
 
+    def hand():  # no training: 3 numbers per image (check_your_images.hand_features), Mahalanobis
+        from check_your_images import hand_detector
+
+        return hand_detector(protocol.X_ae)
+
     timed("one_class", new)
     timed("one_class_old", old)
     timed("act_mahalanobis", activations)
     timed("recon_one_class", recon)
     timed("iforest", forest)
+    timed("hand_stats", hand)
     try:
         from pyod.models.auto_encoder import AutoEncoder
     except ImportError as exc:
@@ -274,7 +281,8 @@ def print_tables(runs, summary, args):
         # per type, new setting (or the first one), mean over seeds
         s = order[0]
         shown = [v for v in ("grad_both", "activations", "recon_error", "one_class", "one_class_old",
-                             "act_mahalanobis", "recon_one_class", "iforest", "pyod_ae") if v in settings[s]]
+                             "act_mahalanobis", "recon_one_class", "iforest", "pyod_ae", "hand_stats")
+                 if v in settings[s]]
         types = list(dict.fromkeys(t for r in runs if r["protocol"] == pname for t in r["by_type"]))
         print(f"\nper type ({s} setting), AUROC mean over levels and seeds")
         print("| type | " + " | ".join(shown) + " |")

@@ -10,6 +10,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import AutoencoderTransformerBase
 from ._docstrings import _doc
+from ._image_stats import IMAGE_STATISTICS, image_statistics
 from ._per_sample import PerSampleGradients
 from ._validation import to_tensor
 from .losses import RECONSTRUCTION_LOSSES, per_sample_loss
@@ -211,15 +212,16 @@ class GradientFeatureTransformer(AutoencoderTransformerBase):
         ]
         return {"layers_": layers, "n_features_out_": n_out, "_engine": engine, "_blocks": blocks}
 
-    def _gradients_and_losses(self, X):
+    def _gradients_and_losses(self, X, *, image_stats=False):
         """Raw gradients (float64, as ``transform`` with ``reduction=None``) and the per-sample
-        losses of ``losses_`` (``per_sample_losses(X)``),
-        from one forward pass per batch."""
+        losses of ``losses_`` (``per_sample_losses(X)``), from one forward pass per batch;
+        with ``image_stats`` also each image's :func:`skgrad._image_stats.image_statistics`."""
         check_is_fitted(self, "module_")
         X, _, scale = self._validate_X(X, reset=False)
         widths = [b[2] for b in self._blocks]
         G = np.empty((X.shape[0], sum(widths)), dtype=np.float64)
         L = np.empty((X.shape[0], len(self.losses_)), dtype=np.float64)
+        I = np.empty((X.shape[0], len(IMAGE_STATISTICS)), dtype=np.float64) if image_stats else None
         with self._threads(self.device_, X.shape[0]) as threads:
             for start, stop, x in self._batches(X, scale, "transform", threads):
                 g, values = self._engine(x, return_losses=True)
@@ -230,7 +232,9 @@ class GradientFeatureTransformer(AutoencoderTransformerBase):
                         with torch.no_grad():
                             v = per_sample_loss(loss, self.module_(x), x)
                     L[start:stop, j] = v[: stop - start].double().cpu().numpy()
-            return G, L
+                if image_stats:
+                    I[start:stop] = image_statistics(x[: stop - start]).cpu().numpy()
+            return (G, L, I) if image_stats else (G, L)
 
     def _transform_batch(self, x):
         g = self._engine(x)

@@ -1,6 +1,7 @@
 """GradientOutlierDetector: real behaviour on real digits against independent oracles,
 and scikit-learn's API checks."""
 import numpy as np
+from scipy import ndimage
 import pytest
 import torch
 from scipy import stats
@@ -97,7 +98,10 @@ def _loop_summary(det, X):
             norms.append(np.log(g.double().norm().item() + 1e-12))
         # the losses as trained (BCE with the image's own entropy: blur and darkening raise it)
         losses = [np.log(values[l].item() + 1e-12) for l in det.transformer_.losses_]
-        rows.append(norms + losses)
+        # the image's own statistics, by scipy on the uint8 image (the detector computes them in torch)
+        grey = img.astype(np.float64).mean(axis=-1) / 255
+        image = [np.abs(ndimage.laplace(grey)).mean(), grey.std(), grey.mean()]
+        rows.append(norms + losses + [np.log(v + 1e-6) for v in image])
     return np.array(rows)
 
 
@@ -106,8 +110,8 @@ def test_score_matches_an_independent_oracle(fitted, digits):
     LedoitWolf.mahalanobis, the statistics taken on the held-out split."""
     train, test = digits
     det = fitted
-    assert det.summary_names_[-2:] == ["loss:bce", "loss:kld"]
-    assert [n.split(":", 1)[1] for n in det.summary_names_[:-2]] == det.blocks_
+    assert det.summary_names_[-5:] == ["loss:bce", "loss:kld", "image:laplacian", "image:std", "image:mean"]
+    assert [n.split(":", 1)[1] for n in det.summary_names_[:-5]] == det.blocks_
     assert det.blocks_ == [f"bce:{n}" for n in DEFAULT_LAYERS["bce"]] + ["kld:down.6.weight"]
     S_val = _loop_summary(det, train[det.validation_indices_])
     mu, sd = S_val.mean(axis=0), S_val.std(axis=0)

@@ -383,9 +383,10 @@ def _array_key(good, path):
 
 
 @pytest.mark.parametrize("path, array, match", [
-    (("scaler_", "__estimator__", "fitted", "scale_"), np.zeros(2), r"scaler_.fitted.scale_: must hold finite values > 0"),
-    (("scaler_", "__estimator__", "fitted", "mean_"), np.zeros(3), r"scaler_.fitted.mean_: must be a float array of shape \(2,\)"),
-    (("covariance_", "__estimator__", "fitted", "covariance_"), np.full((2, 2), np.inf),
+    # the fixture's detector describes a sample by 5 numbers: 1 gradient norm, 1 loss, 3 image statistics
+    (("scaler_", "__estimator__", "fitted", "scale_"), np.zeros(5), r"scaler_.fitted.scale_: must hold finite values > 0"),
+    (("scaler_", "__estimator__", "fitted", "mean_"), np.zeros(3), r"scaler_.fitted.mean_: must be a float array of shape \(5,\)"),
+    (("covariance_", "__estimator__", "fitted", "covariance_"), np.full((5, 5), np.inf),
      r"covariance_.fitted.covariance_: must hold finite values"),
     (("validation_indices_",), np.array([-1, 2]), r"estimator.fitted.validation_indices_: must hold indices >= 0"),
     (("validation_indices_",), np.zeros(2), r"validation_indices_: must be a 1-D array of kind 'iu'"),
