@@ -160,7 +160,8 @@ class GradientOutlierDetector(OutlierMixin, BaseEstimator):
     >>> det = GradientOutlierDetector(
     ...     GradientFeatureTransformer(epochs=2, device="cpu"), random_state=0).fit(digits[:200])
     >>> det.summary_names_
-    ['norm:bce:up.6.weight', 'norm:kld:down.6.weight', 'loss:bce', 'loss:kld']
+    ['norm:bce:up.6.weight', 'norm:kld:down.6.weight', 'loss:bce', 'loss:kld',
+     'image:laplacian', 'image:std', 'image:mean']
     >>> rng = np.random.RandomState(0)
     >>> noisy = np.clip(digits[200:] + rng.normal(0, 60, digits[200:].shape), 0, 255).astype(np.uint8)
     >>> bool(det.score_samples(noisy).mean() < det.score_samples(digits[200:]).mean())
