@@ -282,3 +282,13 @@ def _expected_failed(est):
 @parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failed)
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+def test_image_statistics_need_images():
+    """statistics="auto" leaves them out for rows; asking for them on rows is a clear error."""
+    rows = np.random.RandomState(0).rand(40, 6)
+    dense = GradientFeatureTransformer("dense", epochs=1, device="cpu")
+    det = GradientOutlierDetector(dense, random_state=0).fit(rows)
+    assert det.summary_names_ == ["norm:mse:decoder.2.weight", "loss:mse"]
+    with pytest.raises(ValueError, match="statistics 'image' needs images"):
+        GradientOutlierDetector(dense, statistics=("norms", "image"), random_state=0).fit(rows)
