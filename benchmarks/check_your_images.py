@@ -28,13 +28,19 @@ import numpy as np
 CHECKS = ("gaussian_blur", "noise", "darkening", "codec_error", "rain")
 
 
-def hand_features(X):
-    """Mean |Laplacian|, std and mean of the grey levels: the baseline's 3 numbers per image."""
-    from scipy import ndimage
+def hand_features(X, batch_size=1024):
+    """Mean |Laplacian|, std and mean of the grey levels: the baseline's 3 numbers per image
+    (the detector's own :func:`skgrad._image_stats.image_statistics`, without a model)."""
+    import torch
 
-    grey = X.astype(np.float64).mean(axis=-1) / 255.0
-    lap = np.abs(np.stack([ndimage.laplace(g) for g in grey])).mean(axis=(1, 2))
-    return np.stack([lap, grey.std(axis=(1, 2)), grey.mean(axis=(1, 2))], axis=1)
+    from skgrad._image_stats import image_statistics
+
+    X = np.asarray(X)
+    if X.ndim == 3:
+        X = X[..., None]
+    return np.concatenate([
+        image_statistics(torch.from_numpy(X[i:i + batch_size]).permute(0, 3, 1, 2).double() / 255).numpy()
+        for i in range(0, len(X), batch_size)])
 
 
 def hand_detector(X_clean):
