@@ -173,9 +173,9 @@ def test_divergence_raises_unless_earlier_weights_were_kept(digits):
 
     calls = []
 
-    def diverge_later(module, data, losses, batch_size):  # a validation loss that explodes at epoch 3
+    def diverge_later(module, data, losses, batch_size, floor=None):  # a validation loss that explodes at epoch 3
         calls.append(1)
-        return float("nan") if len(calls) >= 3 else mean_loss(module, data, losses, batch_size)
+        return float("nan") if len(calls) >= 3 else mean_loss(module, data, losses, batch_size, floor)
 
     mean_loss = _training.mean_loss
     est = _est(epochs=5)
