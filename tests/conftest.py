@@ -52,3 +52,27 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.write_sep("=", f"skipped: {_plural(len(skipped), 'test')}, {_plural(len(reasons), 'reason')}")
     for reason, count in sorted(reasons.items(), key=lambda item: (-item[1], item[0])):
         terminalreporter.write_line(f"{count:4d} x {reason}")
+
+
+#: Modules that hold the suite's longest tests (each 10-40 s on the 2-core CI machine: the
+#: README and the docs pages as written, the demo, the examples, CLI runs in subprocesses,
+#: the persistence fuzzer, a dask cluster), most expensive first.  They are collected
+#: first, so that with two pytest-xdist workers a long test never starts when the other
+#: worker has nothing left to do (longest-first keeps the two workers' ends together).
+HEAVY_FIRST = ("tests/test_readme.py", "tests/test_cli.py", "tests/iqa/test_paired.py", "tests/test_docs.py",
+               "tests/test_examples.py", "tests/test_persistence_fuzz.py", "tests/test_dask.py",
+               "tests/test_outlier.py", "tests/test_benchmarks.py", "tests/test_pipelines.py")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    root = Path(__file__).resolve().parents[1]
+
+    def rank(item):
+        try:
+            rel = Path(str(item.fspath)).resolve().relative_to(root).as_posix()
+        except ValueError:
+            return len(HEAVY_FIRST)
+        return HEAVY_FIRST.index(rel) if rel in HEAVY_FIRST else len(HEAVY_FIRST)
+
+    order = {id(item): k for k, item in enumerate(items)}
+    items.sort(key=lambda item: (rank(item), order[id(item)]))

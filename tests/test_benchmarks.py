@@ -57,3 +57,25 @@ def test_check_your_images_on_a_folder(tmp_path, capsys):
             for line in out.splitlines() if line.split()[:1] and line.split()[0] in check.CHECKS}
     assert len(rows) == 15
     assert rows["darkening5"][1] > 0.95  # the baseline's grey-level mean
+
+
+def test_natural_decomposition_against_hand_built_layouts():
+    """bench_natural's variance shares: known layouts give known shares, and they add up."""
+    decomposition = _load("bench_natural").decomposition
+    rng = np.random.RandomState(0)
+    content = rng.normal(size=(50, 4))
+    # the distortion changes nothing: all content
+    np.testing.assert_allclose(list(decomposition(content, content).values()), [1, 0, 0], atol=1e-12)
+    # every image moves by the same amount: content and distortion only.  Per feature,
+    # SS_image = 2 * n * var/4 * ... computed by hand: with clean values c_i (variance v)
+    # and distorted c_i + d, SS_image = 2 * sum((c_i + d/2 - mean - d/2)^2) = 2 n v,
+    # SS_condition = 2 n (d/2)^2 = n d^2 / 2, no interaction
+    shifted = content + 3 * content.std(0)
+    shares = decomposition(content, shifted)
+    n = len(content)
+    ss_image, ss_cond = 2 * n * 1.0, n * 3.0 ** 2 / 2  # standardised: v = 1, d = 3
+    np.testing.assert_allclose([shares["content"], shares["distortion"], shares["interaction"]],
+                               [ss_image / (ss_image + ss_cond), ss_cond / (ss_image + ss_cond), 0], atol=1e-12)
+    # a distortion that replaces the content by noise of the same spread: no condition effect
+    shares = decomposition(content, rng.normal(size=content.shape))
+    assert abs(sum(shares.values()) - 1) < 1e-12 and shares["distortion"] < 0.05 and shares["interaction"] > 0.3
