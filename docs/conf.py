@@ -51,6 +51,8 @@ exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "sphinxext", "auto_examp
                     "auto_examples/*.py", "auto_examples/*.zip"]
 templates_path = ["_templates"]
 myst_heading_anchors = 3
+# the sidebar's table of contents of an API page: "fit", not "GradientFeatureTransformer.fit"
+toc_object_entries_show_parents = "hide"
 
 # ----------------------------------------------------------------------------- API
 autosummary_generate = True
