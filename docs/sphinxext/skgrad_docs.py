@@ -14,14 +14,12 @@
 """
 from __future__ import annotations
 
-import atexit
 import concurrent.futures
 import importlib
 import inspect
 import os
 import shutil
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -37,7 +35,6 @@ GALLERY_OPTIONS = {
     "plot_iqa.py": ["--quick"],
     "plot_demo_report.py": ["--quick"],
 }
-
 
 
 class GalleryOrder:
@@ -56,25 +53,22 @@ class GalleryOrder:
         return f"<{type(self).__name__}>"
 
 
-_OUTPUT_ROOT = None
-
-
-def _output_root():
-    global _OUTPUT_ROOT
-    if _OUTPUT_ROOT is None:
-        _OUTPUT_ROOT = Path(tempfile.mkdtemp(prefix="skgrad-gallery-"))
-        atexit.register(shutil.rmtree, _OUTPUT_ROOT, ignore_errors=True)
-    return _OUTPUT_ROOT
-
-
-def _output_dir(src_file):
-    return _output_root() / Path(src_file).stem
+def _output_dir(gallery_conf, src_file):
+    """Where an example writes its files: ``_build/gallery-output/<name>`` beside
+    conf.py (``_build`` is neither a source of the docs nor in git)."""
+    return Path(gallery_conf["src_dir"]) / "_build" / "gallery-output" / Path(src_file).stem
 
 
 def gallery_argv(gallery_conf, script_vars):
-    """sphinx-gallery's ``reset_argv``: the command line of one example."""
-    name = Path(script_vars["src_file"]).name
-    return [*GALLERY_OPTIONS.get(name, ["--quick"]), "--output", str(_output_dir(script_vars["src_file"]))]
+    """sphinx-gallery's ``reset_argv``: the command line of one example.  The example
+    runs in its own folder (sphinx-gallery's choice), so ``--output`` is given
+    relative to it: what the example prints names a path in the repository."""
+    src_file = script_vars["src_file"]
+    folder = _output_dir(gallery_conf, src_file)
+    shutil.rmtree(folder, ignore_errors=True)  # no figure of an earlier build is shown
+    folder.mkdir(parents=True)
+    output = os.path.relpath(folder, Path(src_file).parent)
+    return [*GALLERY_OPTIONS.get(Path(src_file).name, ["--quick"]), "--output", output]
 
 
 _SCRAPED = set()
@@ -85,7 +79,7 @@ def gallery_scraper(block, block_vars, gallery_conf, **kwargs):
     ``--output`` folder during this code block, oldest first."""
     from sphinx_gallery.scrapers import figure_rst
 
-    folder = _output_dir(block_vars["src_file"])
+    folder = _output_dir(gallery_conf, block_vars["src_file"])
     new = sorted((p for p in folder.glob("*.png") if p not in _SCRAPED), key=lambda p: (p.stat().st_mtime, p.name))
     paths = []
     for png, target in zip(new, block_vars["image_path_iterator"]):
