@@ -4,6 +4,7 @@ import doctest
 import importlib
 import inspect
 import io
+import json
 import os
 import re
 import shutil
@@ -14,6 +15,11 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: each pytest-xdist worker then builds its own copy
+    fcntl = None
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -161,63 +167,57 @@ def _missing_sphinx_packages():
     return [name for name in SPHINX_PACKAGES if importlib.util.find_spec(name) is None]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def docs_build(request, tmp_path_factory):
-    """The sphinx build the tests below read, started when this module starts (if
-    one of them is selected): it runs in its own process while the page examples
-    run here on one thread.  Yields ``(process, output dir, start time, log)`` or None.
+@pytest.fixture(scope="session")
+def docs_build(tmp_path_factory):
+    """The sphinx build the tests below read: ``(output dir, result)`` with result
+    ``{"returncode", "log", "seconds"}``.
 
     The build is the one of ``make docs`` (``-W -n --keep-going``: warnings are
     errors, every cross-reference must resolve), offline (``SKGRAD_DOCS_OFFLINE=1``:
     no intersphinx download), in a copy of docs/ and examples/, with one example
     of the gallery run (:data:`GALLERY_RUN`, a few seconds): running them all takes
-    minutes, which ``make docs`` spends and the test suite does not."""
-    if not any(getattr(getattr(item, "module", None), "__name__", None) == __name__
-               and item.originalname.startswith(("test_built_", "test_docs_build")) for item in request.session.items):
-        yield None
-        return
-    if _missing_sphinx_packages():
-        yield None  # the tests say which is missing
-        return
-    tmp = tmp_path_factory.mktemp("docs-build")
-    src = tmp / "docs"
-    # Build a copy, so that autosummary's generated stubs, the gallery and the output
-    # stay out of the checkout; the package is imported from the checkout.
-    ignore = shutil.ignore_patterns("_build", "generated", "auto_examples", "sg_execution_times.rst", "__pycache__")
-    shutil.copytree(DOCS, src, ignore=ignore)
-    shutil.copytree(ROOT / "examples", tmp / "examples", ignore=shutil.ignore_patterns("__pycache__"))
-    out = tmp / "html"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    env.update(OMP_NUM_THREADS="1", SKGRAD_DOCS_OFFLINE="1", SKGRAD_DOCS_GALLERY_RUN=re.escape(GALLERY_RUN))
-    log = open(tmp / "sphinx.log", "w+")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sphinx", "-W", "-n", "--keep-going", "-b", "html", str(src), str(out)],
-        stdout=log, stderr=subprocess.STDOUT, text=True, env=env)
-    yield proc, out, time.perf_counter(), log
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
-    log.close()
-
-
-_BUILD = {}
-
-
-def _built(docs_build):
-    """Wait for the build; its output folder, or skip / fail with the reason."""
+    minutes, which ``make docs`` spends and the test suite does not.  It runs once
+    per test run: under pytest-xdist the first worker that needs it builds while
+    holding a file lock, and the others read its result."""
     missing = _missing_sphinx_packages()
     if missing:
         pytest.skip(f"{', '.join(missing)} not installed (pip install 'skgrad[docs]')")
-    proc, out, t0, log = docs_build
-    if "result" not in _BUILD:
-        try:
-            proc.wait(timeout=max(1.0, 300 - (time.perf_counter() - t0)))
-        except subprocess.TimeoutExpired:
-            pytest.fail("the docs build did not finish within 300 s")
-        log.seek(0)
-        _BUILD["result"] = (proc.returncode, log.read(), time.perf_counter() - t0)
-    returncode, output, elapsed = _BUILD["result"]
-    assert returncode == 0, f"sphinx failed (rc {returncode}):\n{output[-9000:]}"
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the folder all workers of this run share
+    tmp = base / "skgrad-docs-build"
+    with open(base / "skgrad-docs-build.lock", "w") as lock:
+        if fcntl is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        result_file = tmp / "result.json"
+        if not result_file.is_file():
+            shutil.rmtree(tmp, ignore_errors=True)
+            # Build a copy, so that autosummary's generated stubs, the gallery and the
+            # output stay out of the checkout; the package is imported from the checkout.
+            ignore = shutil.ignore_patterns("_build", "generated", "auto_examples", "sg_execution_times.rst",
+                                            "__pycache__")
+            shutil.copytree(DOCS, tmp / "docs", ignore=ignore)
+            shutil.copytree(ROOT / "examples", tmp / "examples", ignore=shutil.ignore_patterns("__pycache__"))
+            env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+            env.update(OMP_NUM_THREADS="1", SKGRAD_DOCS_OFFLINE="1", SKGRAD_DOCS_GALLERY_RUN=re.escape(GALLERY_RUN))
+            cmd = [sys.executable, "-m", "sphinx", "-W", "-n", "--keep-going", "-b", "html",
+                   str(tmp / "docs"), str(tmp / "html")]
+            t0 = time.perf_counter()
+            try:
+                proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+                returncode, log = proc.returncode, proc.stdout + proc.stderr
+            except subprocess.TimeoutExpired as exc:
+                returncode, log = None, f"the docs build did not finish within {exc.timeout:.0f} s"
+            result = {"returncode": returncode, "log": log, "seconds": time.perf_counter() - t0}
+            result_file.write_text(json.dumps(result), encoding="utf-8")
+        result = json.loads(result_file.read_text(encoding="utf-8"))
+    return tmp / "html", result
+
+
+def _built(docs_build):
+    """The build's output folder; fails with sphinx's output if the build failed."""
+    out, result = docs_build
+    assert result["returncode"] == 0, f"sphinx failed (rc {result['returncode']}):\n{result['log'][-9000:]}"
     return out
 
 
@@ -225,7 +225,7 @@ def test_docs_build_without_warnings(docs_build):
     """``sphinx -W -n`` (warnings are errors, references must resolve) builds the
     HTML, offline, in a copy of docs/: every page, every API entry, every example."""
     out = _built(docs_build)
-    output, elapsed = _BUILD["result"][1:]
+    output, elapsed = docs_build[1]["log"], docs_build[1]["seconds"]
     assert "WARNING" not in output and "ERROR" not in output, output[-6000:]
     pages = ["index.html", "api.html", *(f"{p}.html" for p in TOP_PAGES),
              *(f"guide/{p.stem}.html" for p in ALL_GUIDE_PAGES),
