@@ -39,8 +39,10 @@ test: $(VENV)/.installed-test
 	@echo "--- the estimator checks and invariance tests again, on emulated SSE4 kernels ($(EMULATED_CPU))"
 	$(EMULATED_CPU) $(PY) -m pytest -q -p no:cacheprovider tests/test_estimator_checks.py tests/test_invariance.py
 
+# Warnings are errors and every cross-reference must resolve (-n); the gallery runs the
+# examples (a few minutes on 2 cores).  No network needed (see docs/conf.py).
 docs: $(VENV)/.installed-test
-	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
+	$(PY) -m sphinx -W -n --keep-going -b html docs docs/_build/html
 
 bench: $(VENV)/.installed-examples
 	$(PY) benchmarks/bench_gradients.py

@@ -1,7 +1,7 @@
 """Scale-out with dask: lazy transform of dask arrays, and the cluster executor of extraction.
 
 :func:`dask_transform` is what ``estimator.transform(X)`` runs when ``X`` is a
-dask array; :func:`extract_chunks` runs the chunks of
+dask array; ``extract_chunks`` runs the chunks of
 :func:`skgrad.extract.extract` on a cluster (``extract(..., client=client)``).
 Nothing here is imported by the rest of skgrad unless dask is in use.  ``dask``
 (and ``distributed`` for a cluster) must be installed: ``pip install

@@ -42,7 +42,9 @@ def kld(mu, logvar):
     return -0.5 * (1.0 + logvar - mu.square() - logvar.exp()).flatten(1).sum(1)
 
 
+#: Name -> per-sample loss function: the names the transformers' ``loss`` accepts.
 LOSSES = {"bce": bce, "mse": mse, "kld": kld}
+#: The losses that compare the reconstruction with the input (``"kld"`` is the VAE's latent term).
 RECONSTRUCTION_LOSSES = ("bce", "mse")
 
 
@@ -78,7 +80,7 @@ def split_output(out):
 
 
 def excess_loss(name, out, x):
-    """:func:`per_sample_loss` above the loss's floor: ``bce`` minus :func:`bce_floor`; the
+    """The per-sample loss ``name`` above the loss's floor: ``bce`` minus :func:`bce_floor`; the
     other losses as they are (their floor is 0).  Same gradients as the loss itself."""
     value = per_sample_loss(name, out, x)
     return value - bce_floor(x) if name == "bce" else value

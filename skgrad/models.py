@@ -142,6 +142,7 @@ class VAE(nn.Module):
         return self.up(self.fc2(z).view((-1,) + self._bottleneck))
 
     def forward(self, x):
+        """``(reconstruction, mu, logvar)`` of the batch ``x``."""
         mu, logvar = self.encode(x)
         return self.decode(self.reparameterize(mu, logvar)), mu, logvar
 
@@ -186,6 +187,7 @@ class ConvAutoencoder(nn.Module):
         self.latent_parameter = f"encoder.{2 * n - 2}.weight"
 
     def forward(self, x):
+        """The reconstruction of the batch ``x``."""
         return self.decoder(self.encoder(x))
 
 
@@ -226,9 +228,11 @@ class DenseAutoencoder(nn.Module):
         self.latent_parameter = f"encoder.{2 * (len(sizes) - 2)}.weight"
 
     def forward(self, x):
+        """The reconstruction of the batch ``x``."""
         return self.decoder(self.encoder(x))
 
 
+#: Names of the built-in autoencoders, for :func:`build_preset` and the transformers' ``module``.
 PRESETS = ("vae", "cae", "dense")
 
 

@@ -61,7 +61,7 @@ class GradientOutlierDetector(OutlierMixin, BaseEstimator):
     - ``"image"`` (images only): the logarithms of three numbers of the input
       image itself, no model involved: the mean absolute Laplacian, the
       standard deviation and the mean of its grey levels
-      (:func:`skgrad._image_stats.image_statistics`).  Alone they are a strong
+      (computed from the same batches as the gradients).  Alone they are a strong
       baseline on digits; they see blur and brightness, which the gradients
       see less well, and the gradients see rain, noise and codec errors, which
       they see less well (demo protocol, seeds 0 and 1: 0.942 and 0.928 mean
@@ -147,7 +147,7 @@ class GradientOutlierDetector(OutlierMixin, BaseEstimator):
 
     See Also
     --------
-    GradientFeatureTransformer : the gradient features, e.g. for a classifier
+    skgrad.GradientFeatureTransformer : the gradient features, e.g. for a classifier
         trained with outlier examples.
 
     Examples

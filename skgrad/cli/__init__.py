@@ -10,7 +10,7 @@
 Common options: ``--device``, ``--random-state``, ``--batch-size``, ``--threads``,
 ``-v/--verbose``, ``--debug`` (and ``--output DIR`` where a command writes a folder).
 
-One module per command (:mod:`.demo`, :mod:`.ood`, :mod:`.iqa`, :mod:`.extract`):
+One module per command (``demo``, ``ood``, ``iqa``, ``extract``):
 each parses its options, calls the library and prints.  Problems with the input
 (missing paths, unreadable images, an unknown folder layout, bad option values)
 are raised as :class:`CLIError` and end the command with exit code 2 and one line

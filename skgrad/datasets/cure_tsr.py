@@ -232,7 +232,7 @@ def load_cure_tsr(root, *, challenge_types=None, levels=None, image_size=28):
     levels : int or list of int, optional
         Keep only these levels (0 = challenge-free, 1..5). Default: all.
     image_size : int, default=28
-        Side length :meth:`load_images` resizes to (the paper uses 28).
+        Side length ``load_images`` resizes to (the paper uses 28).
 
     Returns
     -------

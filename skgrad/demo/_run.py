@@ -50,6 +50,7 @@ class DemoConfig:
     iqa_iter: int
 
 
+#: The sizes of ``skgrad demo`` (minutes).
 FULL = DemoConfig(
     n_autoencoder=2000,
     n_classifier=1000,
@@ -63,6 +64,7 @@ FULL = DemoConfig(
     iqa_iter=60,
 )
 
+#: The sizes of ``skgrad demo --quick`` (seconds).
 QUICK = DemoConfig(
     n_autoencoder=500,
     n_classifier=250,

@@ -459,7 +459,7 @@ class PairedGradientTransformer(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        features : ndarray of shape (n_pairs, n_features_out_), float64
+        features : ndarray of shape (n_pairs, ``n_features_out_``), float64
             Columns named by :meth:`get_feature_names_out`.
 
         Raises
