@@ -372,8 +372,7 @@ def test_built_api_pages(docs_build):
             checked += 1
     assert checked >= 15, checked
     for api_page, example in [("skgrad.distortions.apply_challenge", "plot_challenges"),
-                              ("skgrad.GradientFeatureTransformer", "plot_ood_digits"),
-                              ("skgrad.demo.run_demo", "plot_demo_report")]:
+                              ("skgrad.GradientFeatureTransformer", "plot_ood_digits")]:
         html = (out / "generated" / f"{api_page}.html").read_text(encoding="utf-8")
         assert "Examples using" in html and f"../auto_examples/{example}.html" in html, (
             f"{api_page}'s page does not link to the example {example}")

@@ -33,7 +33,6 @@ GALLERY_OPTIONS = {
     "plot_ood_digits.py": ["--quick"],
     "plot_gradients_vs_activations.py": [],
     "plot_iqa.py": ["--quick"],
-    "plot_demo_report.py": ["--quick"],
 }
 
 
