@@ -38,7 +38,7 @@ GALLERY_OPTIONS = {
 
 class GalleryOrder:
     """sphinx-gallery's ``within_subsection_order``: the order of
-    :data:`GALLERY_OPTIONS` (from the figures of the data to the whole report),
+    :data:`GALLERY_OPTIONS` (from the figures of the data to the results),
     then any other example by file name."""
 
     def __init__(self, src_dir):
