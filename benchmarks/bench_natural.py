@@ -133,8 +133,8 @@ def decomposition(F_clean, F_distorted):
     ss_image = 2 * ((image - grand) ** 2).sum()
     ss_condition = Y.shape[0] * ((condition - grand) ** 2).sum()
     ss_total = ((Y - grand) ** 2).sum()
-    return {"content": ss_image / ss_total, "distortion": ss_condition / ss_total,
-            "interaction": (ss_total - ss_image - ss_condition) / ss_total}
+    return {"content": float(ss_image / ss_total), "distortion": float(ss_condition / ss_total),
+            "interaction": float((ss_total - ss_image - ss_condition) / ss_total)}
 
 
 def run_seed(seed, n_train, n_test, epochs):

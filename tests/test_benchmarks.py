@@ -79,3 +79,5 @@ def test_natural_decomposition_against_hand_built_layouts():
     # a distortion that replaces the content by noise of the same spread: no condition effect
     shares = decomposition(content, rng.normal(size=content.shape))
     assert abs(sum(shares.values()) - 1) < 1e-12 and shares["distortion"] < 0.05 and shares["interaction"] > 0.3
+    # float32 features (as the transformers return) give plain floats, ready for --json
+    assert all(type(v) is float for v in decomposition(content.astype(np.float32), content[::-1].astype(np.float32)).values())
