@@ -48,8 +48,8 @@ def run_cure(args):
     from ..cure import CureTSRLayoutError, run_cure_protocol
     from ..report import write_cure_report
 
-    check_device(args)
     root = check_dir(args.cure_tsr, "--cure-tsr").resolve()
+    check_device(args)
     out = output_dir(args)
     make_dir(out, "--output")  # before any fitting: fail early
     log = (lambda m: print(m, file=sys.stderr, flush=True)) if args.verbose else note
@@ -57,7 +57,8 @@ def run_cure(args):
     params = {} if args.epochs is None else {"epochs": args.epochs}
     try:
         results, scores = run_cure_protocol(
-            root, classifier=args.classifier, fpr_convention=args.fpr_convention, image_size=args.image_size or 28,
+            root, classifier=args.classifier, classifier_epochs=args.classifier_epochs,
+            fpr_convention=args.fpr_convention, image_size=args.image_size or 28,
             batch_size=args.batch_size if args.batch_size_given else 128, random_state=args.random_state,
             device=args.device, verbose=bool(args.verbose), log=log, **params)
     except CureTSRLayoutError as exc:

@@ -27,6 +27,9 @@ def add_parser(sub, common):
                    "ROOT/RealChallenge/TT_LL (instead of --train/--test); writes the poster-style table")
     p.add_argument("--classifier", choices=("mlp", "logistic"), default="mlp",
                    help="with --cure-tsr: the authors' MLP 1872-40-20-1 (default) or a logistic regression")
+    p.add_argument("--classifier-epochs", type=positive_int, default=200, metavar="N",
+                   help="with --cure-tsr: most epochs of the MLP (default 200, the authors'; the epoch with the "
+                   "lowest validation loss is kept)")
     p.add_argument("--fpr-convention", choices=("exact", "authors"), default="exact",
                    help="with --cure-tsr: the FPR at 95%% TPR in the table, exact (default) or the authors' "
                    "0.05 threshold grid (both are in metrics.json)")

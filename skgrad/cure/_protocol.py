@@ -66,6 +66,28 @@ def _features(gft, aft, X):
     return {"activations": aft.transform(X), "grad_reconstruction": G[:, bce], "grad_kl": G[:, kld], "grad_both": G}
 
 
+def _test_features(gft, aft, data, tests, verbose, group=2048):
+    """``(role, spec, features)`` per test set; small sets are transformed together (a
+    transform pads its last batch: one call per tiny set would mostly compute padding)."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(tests), disable=not verbose, desc="test sets", leave=False)
+    pending, size = [], 0
+    for i, (role, spec) in enumerate(tests):
+        pending.append((role, spec, data[role].load_images()))
+        size += len(pending[-1][2])
+        if size >= group or i == len(tests) - 1:
+            feats = _features(gft, aft, np.concatenate([p[2] for p in pending]))
+            start = 0
+            for role_, spec_, images in pending:
+                stop = start + len(images)
+                yield role_, spec_, {fs: f[start:stop] for fs, f in feats.items()}
+                start = stop
+                bar.update(1)
+            pending, size = [], 0
+    bar.close()
+
+
 def run_cure_protocol(root, *, classifier="mlp", fpr_convention="exact", image_size=28, epochs=200, batch_size=128,
                       learning_rate=1e-3, classifier_epochs=200, test_types=TEST_TYPES, levels=LEVELS,
                       random_state=0, device="auto", verbose=False, log=None):
@@ -158,14 +180,10 @@ def run_cure_protocol(root, *, classifier="mlp", fpr_convention="exact", image_s
     inlier_scores = {fs: inlier_probability(models[fs], F["inliers_test"][fs]) for fs in FEATURE_SETS}
     scores = {"inliers": {"paths": [str(p) for p in data["inliers_test"].paths], **inlier_scores}}
     per_level = {fs: {} for fs in FEATURE_SETS}
-    from tqdm.auto import tqdm
-
     tests = [(role, spec) for role, spec in sets.items() if role.startswith("test_")]
-    for role, (code, level, split) in tqdm(tests, disable=not verbose, desc="test sets", leave=False):
-        bunch = data[role]
-        feats = _features(gft, aft, bunch.load_images())
+    for role, (code, level, split), feats in _test_features(gft, aft, data, tests, verbose):
         key = f"{code:02d}_{level:02d}"
-        scores[key] = {"paths": [str(p) for p in bunch.paths]}
+        scores[key] = {"paths": [str(p) for p in data[role].paths]}
         for fs in FEATURE_SETS:
             out = inlier_probability(models[fs], feats[fs])
             scores[key][fs] = out
