@@ -663,7 +663,8 @@ def test_same_folder_same_features_from_every_entry_point(tmp_path):
 HEAVY = ("torch", "dask", "distributed", "matplotlib", "skgrad.iqa", "skgrad.transformers", "sklearn", "scipy")
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["extract", "--help"], ["extract", "--model", "vae"], ["nope"]])
+@pytest.mark.parametrize("argv", [["--help"], ["extract", "--help"], ["extract", "--model", "vae"], ["nope"],
+                                  ["challenges", "--help"], ["ood", "--cure-tsr", "nope"]])
 def test_help_and_argument_errors_import_nothing_heavy(argv):
     code = ("import sys\nfrom skgrad.cli import main\ntry:\n    rc = main(sys.argv[1:])\nexcept SystemExit as e:\n"
             "    rc = e.code\nprint('RC', rc)\nprint('LOADED', sorted(m for m in %r if m in sys.modules))" % (HEAVY,))

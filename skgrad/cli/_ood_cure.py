@@ -45,10 +45,10 @@ def _write_scores(path, root, scores):
 
 
 def run_cure(args):
+    root = check_dir(args.cure_tsr, "--cure-tsr").resolve()  # before the heavy imports
     from ..cure import CureTSRLayoutError, run_cure_protocol
     from ..report import write_cure_report
 
-    root = check_dir(args.cure_tsr, "--cure-tsr").resolve()
     check_device(args)
     out = output_dir(args)
     make_dir(out, "--output")  # before any fitting: fail early
