@@ -127,6 +127,7 @@ def make_cure_challenges(images, out, *, size=64, fractions=(0.7, 0.1, 0.2), cha
         if out.is_dir() and any(p.name.lower() == top.lower() for p in out.iterdir()):
             raise ValueError(f"{os.fspath(out)} already holds {top}/: choose an empty folder, or remove it")
     paths = list_images(images)
+    source_root = Path(os.path.expanduser(os.fspath(images))).resolve()
     n_train, n_val, n_test = _split_sizes(len(paths), fractions)
     src = np.stack([center_crop_resize(read_image(p), size, size) for p in
                     tqdm(paths, disable=not progress, desc="reading", leave=False)])
@@ -142,7 +143,7 @@ def make_cure_challenges(images, out, *, size=64, fractions=(0.7, 0.1, 0.2), cha
         w.writerow(["index", "split", "source"])
         for split in SPLITS:
             for i in members[split]:
-                w.writerow([i + 1, split, Path(paths[i]).resolve().relative_to(Path(images).resolve()).as_posix()])
+                w.writerow([i + 1, split, Path(paths[i]).resolve().relative_to(source_root).as_posix()])
     n_files = 0
     jobs = [(0, 0)] + [(c, lv) for c in codes for lv in levels]
     bar = tqdm(total=len(jobs) * len(paths), disable=not progress, desc="writing", unit="image")
