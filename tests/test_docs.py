@@ -44,6 +44,7 @@ PUBLIC_MODULES = [
     "skgrad.persistence",
     "skgrad.dask",
     "skgrad.demo",
+    "skgrad.cure",
     "skgrad.report",
     "skgrad.cli",
 ]

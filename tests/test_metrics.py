@@ -558,3 +558,30 @@ def test_iqa_scorers_with_a_regressor():
     assert metrics.rmse_scorer(reg, X, y) == pytest.approx(-iqa_report(y, pred)["rmse"])
     cv = cross_val_score(LinearRegression(), X, y, cv=3, scoring=metrics.srocc_scorer)
     assert np.all(cv > 0.8)
+
+
+def test_fpr95_authors_convention_is_the_grid_threshold_with_tpr_closest_to_95():
+    """The authors' cal_metric: thresholds np.arange(0, 1, 0.05), inliers positive, the threshold
+    whose TPR is nearest 0.95 (the first on a tie).  Hand example: 20 inliers 0.0125, 0.0625, ...
+    (one per 0.05 bin) and 10 outliers 0.01, 0.05, ..., 0.37; at t = 0.05 the TPR is 19/20 = 0.95
+    exactly, and 9 outliers (all but 0.01) are accepted."""
+    inliers = 0.0125 + 0.05 * np.arange(20)
+    outliers = 0.01 + 0.04 * np.arange(10)
+    y = np.r_[np.zeros(20), np.ones(10)]
+    s = np.r_[inliers, outliers]
+    assert fpr_at_95_tpr(y, s, convention="authors") == pytest.approx(np.mean(outliers >= 0.05)) == 0.9
+    # exact: the highest threshold keeping >= 95 % of inliers is the second inlier, 0.0625
+    assert fpr_at_95_tpr(y, s) == pytest.approx(np.mean(outliers >= 0.0625)) == pytest.approx(0.8)
+    # random scores: a direct oracle over the grid
+    rng = np.random.RandomState(0)
+    for _ in range(20):
+        y = (rng.rand(200) < 0.4).astype(int)
+        s = np.clip(rng.beta(2, 2, 200) + 0.3 * (y == 0), 0, 1)
+        grid = np.arange(0.0, 1.0, 0.05)
+        tpr = np.array([np.mean(s[y == 0] >= t) for t in grid])
+        best = grid[np.argmin(np.abs(tpr - 0.95))]
+        assert fpr_at_95_tpr(y, s, convention="authors") == np.mean(s[y == 1] >= best)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        fpr_at_95_tpr([0, 1], [-0.5, 2.0], convention="authors")
+    with pytest.raises(ValueError, match="convention"):
+        fpr_at_95_tpr([0, 1], [0.5, 0.2], convention="paper")

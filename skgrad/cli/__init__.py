@@ -4,13 +4,16 @@
 
     skgrad demo    [--quick] [--output DIR]                 the paper's experiments on built-in images
     skgrad ood     --train DIR --test DIR [--outliers DIR]  score images as in- or out-of-distribution
+    skgrad ood     --cure-tsr ROOT [--classifier mlp]       the paper's OOD protocol and table on CURE-TSR
+    skgrad challenges --images DIR --out ROOT               a CURE-TSR-style benchmark from any images
     skgrad iqa     --dataset NAME --root PATH [--weights F] full-reference quality on an IQA database
     skgrad extract --model MODEL --images DIR --out F.npy   gradient features of a folder, to .npy
 
 Common options: ``--device``, ``--random-state``, ``--batch-size``, ``--threads``,
 ``-v/--verbose``, ``--debug`` (and ``--output DIR`` where a command writes a folder).
 
-One module per command (``demo``, ``ood``, ``iqa``, ``extract``):
+One module per command (``demo``, ``ood`` with ``_ood_cure``, ``iqa``, ``extract``,
+``challenges``):
 each parses its options, calls the library and prints.  Problems with the input
 (missing paths, unreadable images, an unknown folder layout, bad option values)
 are raised as :class:`CLIError` and end the command with exit code 2 and one line
@@ -24,12 +27,12 @@ import os
 import sys
 import traceback
 
-from . import demo, extract, iqa, ood
+from . import challenges, demo, extract, iqa, ood
 from ._common import PROG, CLIError, Parser, common_options, one_line
 
 __all__ = ["main", "build_parser", "CLIError"]
 
-COMMANDS = (demo, ood, iqa, extract)
+COMMANDS = (demo, ood, iqa, extract, challenges)
 
 
 def build_parser():

@@ -19,9 +19,20 @@ def add_parser(sub, common):
                        description="Train a gradient model on clean images (--train), score --test. With --outliers, "
                        "a logistic regression on clean vs outlier gradients; else the one-class detector. Folders: "
                        "flat, one subfolder per class (subfolders 'inlier'/'outlier' give labels), or CURE-TSR "
-                       "(recognised by its file names; level > 0 = outlier).")
-    p.add_argument("--train", required=True, metavar="DIR", help="clean (in-distribution) images")
-    p.add_argument("--test", required=True, metavar="DIR", help="images to score")
+                       "(recognised by its file names; level > 0 = outlier). With --cure-tsr ROOT instead: the "
+                       "paper authors' protocol on a CURE-TSR folder in their layout, and the poster's table.")
+    p.add_argument("--train", metavar="DIR", help="clean (in-distribution) images")
+    p.add_argument("--test", metavar="DIR", help="images to score")
+    p.add_argument("--cure-tsr", metavar="ROOT", help="run the authors' OOD protocol on ROOT/RealChallengeFree and "
+                   "ROOT/RealChallenge/TT_LL (instead of --train/--test); writes the poster-style table")
+    p.add_argument("--classifier", choices=("mlp", "logistic"), default="mlp",
+                   help="with --cure-tsr: the authors' MLP 1872-40-20-1 (default) or a logistic regression")
+    p.add_argument("--classifier-epochs", type=positive_int, default=200, metavar="N",
+                   help="with --cure-tsr: most epochs of the MLP (default 200, the authors'; the epoch with the "
+                   "lowest validation loss is kept)")
+    p.add_argument("--fpr-convention", choices=("exact", "authors"), default="exact",
+                   help="with --cure-tsr: the FPR at 95%% TPR in the table, exact (default) or the authors' "
+                   "0.05 threshold grid (both are in metrics.json)")
     p.add_argument("--outliers", metavar="DIR", help="example outliers (train a classifier instead of the one-class detector)")
     p.add_argument("--model", default="vae", metavar="MODEL", help="preset (vae, cae, dense) or a saved model file (default vae)")
     p.add_argument("--epochs", type=nonnegative_int, default=None, metavar="N", help="most training epochs (default 200, with early stopping)")
@@ -80,6 +91,17 @@ def _auroc_by_group(y, scores, groups):
 
 
 def run(args):
+    if args.cure_tsr is not None:
+        from ._ood_cure import run_cure
+
+        given = [o for o, v in (("--train", args.train), ("--test", args.test), ("--outliers", args.outliers))
+                 if v is not None] + (["--model"] if args.model != "vae" else [])
+        if given:
+            raise CLIError(f"--cure-tsr reads its own folders: drop {', '.join(given)}")
+        return run_cure(args)
+    missing = [o for o, v in (("--train", args.train), ("--test", args.test)) if v is None]
+    if missing:
+        raise CLIError(f"the following arguments are required: {', '.join(missing)} (or --cure-tsr ROOT)")
     import numpy as np
 
     from .. import GradientFeatureTransformer

@@ -137,16 +137,42 @@ def auroc(y_true, y_score, *, outlier_label="auto"):
     return _auroc(*_check_ood_inputs(y_true, y_score, outlier_label))
 
 
+#: The authors' threshold grid for FPR at 95% TPR (their ``np.arange(0, 1, 0.05)``).
+AUTHORS_THRESHOLDS = np.arange(0.0, 1.0, 0.05)
+
+
+def _fpr95_authors(is_inlier, scores):
+    """The authors' FPR at 95% TPR: over the grid, the threshold whose TPR is closest to 0.95
+    (the lowest one on a tie), and the FPR there."""
+    if scores.min() < 0.0 or scores.max() > 1.0:
+        raise ValueError(
+            "convention='authors' takes scores in [0, 1] (a probability of being an inlier), got scores in "
+            f"[{scores.min():.4g}, {scores.max():.4g}]; use convention='exact' for other scores"
+        )
+    inl, out = scores[is_inlier], scores[~is_inlier]
+    best, fpr95 = np.inf, None
+    for t in AUTHORS_THRESHOLDS:
+        tpr = np.mean(inl >= t)
+        if abs(tpr - 0.95) < best:
+            best, fpr95 = abs(tpr - 0.95), float(np.mean(out >= t))
+    return fpr95
+
+
 @_doc
-def fpr_at_95_tpr(y_true, y_score, *, outlier_label="auto"):
+def fpr_at_95_tpr(y_true, y_score, *, outlier_label="auto", convention="exact"):
     """Share of outliers accepted when 95% of the inliers are (FPR at 95% TPR).
 
-    The inliers are the positive class: at the highest threshold ``t`` that
-    keeps at least 95% of the inliers (``score >= t``), the share of outliers
-    that also score ``>= t``.  Exact over all thresholds of
-    :func:`sklearn.metrics.roc_curve`.
+    The inliers are the positive class.  ``convention="exact"``: at the highest
+    threshold ``t`` that keeps at least 95% of the inliers (``score >= t``), the
+    share of outliers that also score ``>= t``, exact over all thresholds of
+    :func:`sklearn.metrics.roc_curve`.  ``convention="authors"``: as the
+    paper's authors compute it on their classifier's probability of being an
+    inlier: over the thresholds 0, 0.05, ..., 0.95 only, the one whose TPR is
+    closest to 0.95 (the lowest on a tie), whose TPR may be above or below 0.95.
 
-%(parameters)s
+%(parameters)s    convention : {"exact", "authors"}, default="exact"
+        Which definition (see above); ``"authors"`` needs scores in [0, 1].
+
     Returns
     -------
     float
@@ -159,8 +185,18 @@ def fpr_at_95_tpr(y_true, y_score, *, outlier_label="auto"):
 
     >>> fpr_at_95_tpr([0, 0, 0, 1, 1], [0.9, 0.8, 0.3, 0.4, 0.1])
     0.5
+
+    On the authors' grid, TPR 1 (closest to 0.95) holds up to ``t = 0.3``;
+    the first such grid point, ``t = 0``, accepts both outliers.
+
+    >>> fpr_at_95_tpr([0, 0, 0, 1, 1], [0.9, 0.8, 0.3, 0.4, 0.1], convention="authors")
+    1.0
     """
+    if convention not in ("exact", "authors"):
+        raise ValueError(f"convention must be 'exact' or 'authors', got {convention!r}")
     is_inlier, scores = _check_ood_inputs(y_true, y_score, outlier_label)
+    if convention == "authors":
+        return _fpr95_authors(is_inlier, scores)
     return _fpr95(*_roc(is_inlier, scores))
 
 

@@ -20,6 +20,10 @@ writes into one folder:
     a page a person can read: what was trained, a summary table, what the
     numbers mean; the plots are embedded (base64), so the file stands alone.
 
+:func:`write_cure_report` writes the report of ``skgrad ood --cure-tsr``
+(``metrics.json``, ``cure_accuracy.png``, ``report.html`` with the poster-style
+table).
+
 Plots are drawn with matplotlib's object API on the Agg canvas (no pyplot, no
 global backend switch); without matplotlib the report is written without them.
 """
@@ -29,11 +33,12 @@ import json
 import os
 from pathlib import Path
 
+from ._cure import write_cure_report
 from ._html import _html
 from ._plots import plot_iqa_levels, plot_ood_auroc, plot_ood_roc, plot_training
 from ._text import format_summary, to_jsonable
 
-__all__ = ["write_report", "format_summary", "to_jsonable"]
+__all__ = ["write_report", "write_cure_report", "format_summary", "to_jsonable"]
 
 
 # --------------------------------------------------------------------------- #
