@@ -27,6 +27,7 @@ CHALLENGE = "RealChallenge"
 SPLITS = ("train", "val", "test")
 #: The poster's test challenge types: decolorization, lens blur, codec error, dirty lens, noise, rain.
 TEST_TYPES = (1, 2, 3, 5, 8, 9)
+#: The challenge levels of CURE-TSR, all of which the protocol tests.
 LEVELS = (1, 2, 3, 4, 5)
 #: The outliers the classifier is trained on: Gaussian blur, level 1.
 TRAIN_OUTLIER = (7, 1)

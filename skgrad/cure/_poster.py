@@ -15,6 +15,7 @@ FEATURE_LABELS = {
     "grad_kl": "grad. of KL term (encoder)",
     "grad_both": "both gradients (proposed)",
 }
+#: The feature sets the protocol compares, in the order of the report.
 FEATURE_SETS = tuple(FEATURE_LABELS)
 
 #: The poster's columns: CURE-TSR challenge codes, in the poster's order.
