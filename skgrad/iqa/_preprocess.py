@@ -18,10 +18,11 @@ One image goes through, in this order (MATLAB conventions, reproduced exactly):
 MATLAB ``patches`` matrix; flattening a ``(n_patches, k)`` result in C order is
 the same as MATLAB's ``result(:)`` on the ``k x n_patches`` matrix.
 """
-from functools import wraps
+from functools import lru_cache, wraps
+import threading
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from ._imresize import imresize
 
@@ -38,18 +39,47 @@ _YCBCR_MATRIX = np.array([
 ])
 
 
+@lru_cache(maxsize=1)
+def _blas_controller():
+    """The BLAS libraries of this process, found once.
+
+    ``threadpoolctl.threadpool_limits`` scans every loaded library at each call
+    (about 3 ms, three times per scored pair before this cache); the libraries
+    that matter here -- NumPy's and SciPy's BLAS -- are loaded before the first call.
+    """
+    return ThreadpoolController()
+
+
+_BLAS_LOCK = threading.Lock()
+#: [number of calls inside ``_single_threaded_blas``, their shared limiter]
+_BLAS_STATE = [0, None]
+
+
 def _single_threaded_blas(func):
     """Run ``func`` with one BLAS/LAPACK thread.
 
     The matrices here are small (192 x 192 eigendecompositions, 192 x 400
     products): a multi-threaded BLAS gains nothing on them and, on a busy machine,
     its spinning threads make them 10-100x slower.  scikit-learn limits BLAS
-    the same way (e.g. in KMeans).
+    the same way (e.g. in KMeans).  BLAS thread counts are global to the process:
+    the first call to enter sets the limit, nested and concurrent calls (the
+    worker threads of a pair, or of :func:`skgrad.iqa.score_pairs`) share it and
+    the last one to leave restores the caller's setting.
     """
     @wraps(func)
     def wrapper(*args, **kwargs):
-        with threadpool_limits(limits=1, user_api="blas"):
+        with _BLAS_LOCK:
+            if _BLAS_STATE[0] == 0:
+                _BLAS_STATE[1] = _blas_controller().limit(limits=1, user_api="blas")
+            _BLAS_STATE[0] += 1
+        try:
             return func(*args, **kwargs)
+        finally:
+            with _BLAS_LOCK:
+                _BLAS_STATE[0] -= 1
+                if _BLAS_STATE[0] == 0:
+                    _BLAS_STATE[1].restore_original_limits()
+                    _BLAS_STATE[1] = None
     return wrapper
 
 
@@ -210,20 +240,23 @@ def zca_whiten(patches, epsilon=0.1):
     True
     """
     patches = np.asarray(patches, dtype=np.float64)
-    mean, zca = _zca_transform(patches, epsilon)
-    return (patches - mean) @ zca
+    centred = patches - patches.mean(axis=0)   # centred once, for sigma and the result
+    return centred @ _zca_matrix(centred, epsilon)
+
+
+def _zca_matrix(centred, epsilon):
+    """Symmetric ZCA matrix of centred float64 patches (one per row)."""
+    sigma = centred.T @ centred / centred.shape[0]
+    eigval, eigvec = np.linalg.eigh(sigma)
+    # sigma is positive semi-definite: MATLAB's svd returns |eigenvalues|, and the
+    # ZCA matrix does not depend on the basis chosen inside an eigenspace.
+    return (eigvec / np.sqrt(np.abs(eigval) + epsilon)) @ eigvec.T
 
 
 def _zca_transform(patches, epsilon):
     """Mean patch and symmetric ZCA matrix of ``patches`` (float64, one per row)."""
     mean = patches.mean(axis=0)
-    centred = patches - mean
-    sigma = centred.T @ centred / centred.shape[0]
-    eigval, eigvec = np.linalg.eigh(sigma)
-    # sigma is positive semi-definite: MATLAB's svd returns |eigenvalues|, and the
-    # ZCA matrix does not depend on the basis chosen inside an eigenspace.
-    zca = (eigvec / np.sqrt(np.abs(eigval) + epsilon)) @ eigvec.T
-    return mean, zca
+    return mean, _zca_matrix(patches - mean, epsilon)
 
 
 @_single_threaded_blas
