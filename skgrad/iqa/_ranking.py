@@ -62,13 +62,42 @@ def workspaces():
     return pair
 
 
+def _run_edge(bits, order, high, key, start, direction):
+    """The end of the run of keys equal to ``key`` that contains ``start``, found
+    in windows that double in size (runs are short)."""
+    size, n = 8, order.size
+    while True:
+        if direction < 0:
+            low = max(0, start - size)
+            differ = np.flatnonzero((bits[order[low:start]] & high) != key)
+            if differ.size or low == 0:
+                return low + differ[-1] + 1 if differ.size else 0
+            start = low
+        else:
+            high_end = min(n, start + size)
+            differ = np.flatnonzero((bits[order[start:high_end]] & high) != key)
+            if differ.size or high_end == n:
+                return start + differ[0] if differ.size else n
+            start = high_end
+        size *= 2
+
+
 def _resort_runs(values, order, mask, bad):
-    """Re-sort exactly the runs of equal truncated keys that hold an inversion
-    (positions ``bad`` and ``bad + 1`` of ``order``), in place."""
-    truncated = values.view(np.uint64)[order] & ~mask
-    starts = np.searchsorted(truncated, truncated[bad], side="left")
-    stops = np.searchsorted(truncated, truncated[bad], side="right")
-    for start, stop in set(zip(starts.tolist(), stops.tolist())):
+    """Re-sort exactly, in place, the runs of equal truncated keys in ``order``
+    that hold an inversion (at positions ``bad`` and ``bad + 1``)."""
+    bits, high = values.view(np.uint64), ~mask
+    if bad.size > 256:                    # many: find every run at once
+        truncated = bits[order] & high
+        runs = zip(np.searchsorted(truncated, truncated[bad], side="left").tolist(),
+                   np.searchsorted(truncated, truncated[bad], side="right").tolist())
+    else:
+        runs, covered = [], 0
+        for k in bad.tolist():
+            if k >= covered:
+                key = bits[order[k]] & high
+                covered = _run_edge(bits, order, high, key, k + 2, 1)
+                runs.append((_run_edge(bits, order, high, key, k, -1), covered))
+    for start, stop in set(runs):
         run = order[start:stop]
         order[start:stop] = run[np.argsort(values[run], kind="stable")]
 

@@ -43,11 +43,12 @@ def test_centred_ranks_are_scipy_ranks_less_their_mean(seed, common):
     np.testing.assert_array_equal(v, before)                        # the input is kept
 
 
-def test_the_keys_truncation_is_repaired():
+@pytest.mark.parametrize("n_base", [30, 3000])   # few inversions (run by run), many (all at once)
+def test_the_keys_truncation_is_repaired(n_base):
     """Values equal in all but their lowest bits share a key: without the exact
     re-sorting of such runs, some would be ranked out of order."""
     rng = np.random.default_rng(3)
-    base = rng.random(300) + 1.0
+    base = rng.random(n_base) + 1.0
     v = np.concatenate([base, base * (1 + 2.0 ** -50), base * (1 + 2.0 ** -51)])
     rng.shuffle(v)
     ranks = centred_ranks(v, Workspace(), np.empty(v.size))
