@@ -167,17 +167,23 @@ def _activations(patches, model, workspace):
 
 
 def _ranks(patches, gradient, model, scores, workspace, activations=None):
-    """``{score: centred ranks}`` of one image's patches against a reference's
-    ``(G, unit_weights)``, in ``workspace``; ``activations``, the patches' own when
-    already known, are thresholded in place."""
+    """``{score: centred ranks}`` of one image's patches, in ``workspace``.
+
+    ``gradient`` is the reference's ``(G, unit_weights)``, or a
+    :class:`~concurrent.futures.Future` of it, awaited after the UNIQUE ranks (which
+    do not need it); ``activations``, the patches' own when already known, are
+    thresholded in place.
+    """
     ranks = {}
-    if "gradient" in scores:
-        features = _logit_features(patches, *gradient, workspace=workspace)
-        ranks["gradient"] = _threshold_ranks(features, workspace, "gradient")
     if "unique" in scores:
         if activations is None:
             activations = _activations(patches, model, workspace)
         ranks["unique"] = _threshold_ranks(activations.reshape(-1), workspace, "unique")
+    if "gradient" in scores:
+        if isinstance(gradient, Future):
+            gradient = gradient.result()
+        features = _logit_features(patches, *gradient, workspace=workspace)
+        ranks["gradient"] = _threshold_ranks(features, workspace, "gradient")
     return ranks
 
 
@@ -212,16 +218,15 @@ def _both(func, first, second):
 
 
 def _distorted_job(image, gradient_ready, model, scores, workspace):
-    patches = _patches(image, model)
-    gradient = gradient_ready.result() if "gradient" in scores else None
-    return _ranks(patches, gradient, model, scores, workspace)
+    return _ranks(_patches(image, model), gradient_ready, model, scores, workspace)
 
 
 def pair_scores(reference, distorted, model, scores=SCORES):
     """``{score: value}`` of one pair of checked images, as :func:`reference_side`
     then :func:`distorted_scores` compute it, with the distorted image's side in a
-    worker thread: it preprocesses its image while this thread computes ``G``,
-    then both threads project and rank their image's features."""
+    worker thread: it preprocesses its image (and ranks its activations) while this
+    thread computes ``G``, then both threads project and rank their image's
+    gradient features."""
     workspace, partner = workspaces()
     gradient_ready = Future()
     job = _executor().submit(_distorted_job, distorted, gradient_ready, model, scores, partner)
