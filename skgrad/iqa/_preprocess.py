@@ -18,6 +18,7 @@ One image goes through, in this order (MATLAB conventions, reproduced exactly):
 MATLAB ``patches`` matrix; flattening a ``(n_patches, k)`` result in C order is
 the same as MATLAB's ``result(:)`` on the ``k x n_patches`` matrix.
 """
+from contextlib import contextmanager
 from functools import lru_cache, wraps
 import threading
 
@@ -51,35 +52,48 @@ def _blas_controller():
 
 
 _BLAS_LOCK = threading.Lock()
-#: [number of calls inside ``_single_threaded_blas``, their shared limiter]
-_BLAS_STATE = [0, None]
+#: Calls of this process inside :func:`one_blas_thread`, in any thread.
+_BLAS_DEPTH = [0]
 
 
-def _single_threaded_blas(func):
-    """Run ``func`` with one BLAS/LAPACK thread.
+@contextmanager
+def one_blas_thread():
+    """Run the block with one BLAS/LAPACK thread.
 
     The matrices here are small (192 x 192 eigendecompositions, 192 x 400
     products): a multi-threaded BLAS gains nothing on them and, on a busy machine,
-    its spinning threads make them 10-100x slower.  scikit-learn limits BLAS
-    the same way (e.g. in KMeans).  BLAS thread counts are global to the process:
-    the first call to enter sets the limit, nested and concurrent calls (the
-    worker threads of a pair, or of :func:`skgrad.iqa.score_pairs`) share it and
-    the last one to leave restores the caller's setting.
+    its spinning threads make them 10-100x slower; and a multi-threaded dot
+    product sums in another order, which would change the scores' last bits.
+    scikit-learn limits BLAS the same way (e.g. in KMeans).
+
+    OpenBLAS's thread count is global to the process and, for threadpoolctl, owned
+    by the thread that set it.  The first block to enter sets it (in its own
+    thread) and restores it when it leaves; blocks entered meanwhile, in any
+    thread, run under that limit and leave the setting alone.  The entry points
+    hold the block in the caller's thread around all their work, including the
+    worker threads' (a pair's second image, the pairs of
+    :func:`skgrad.iqa.score_pairs`), so the limit covers it all.
     """
+    with _BLAS_LOCK:
+        held = _BLAS_DEPTH[0] > 0
+        _BLAS_DEPTH[0] += 1
+    try:
+        if held:
+            yield
+        else:
+            with _blas_controller().limit(limits=1, user_api="blas"):
+                yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS_DEPTH[0] -= 1
+
+
+def _single_threaded_blas(func):
+    """Run ``func`` in :func:`one_blas_thread`."""
     @wraps(func)
     def wrapper(*args, **kwargs):
-        with _BLAS_LOCK:
-            if _BLAS_STATE[0] == 0:
-                _BLAS_STATE[1] = _blas_controller().limit(limits=1, user_api="blas")
-            _BLAS_STATE[0] += 1
-        try:
+        with one_blas_thread():
             return func(*args, **kwargs)
-        finally:
-            with _BLAS_LOCK:
-                _BLAS_STATE[0] -= 1
-                if _BLAS_STATE[0] == 0:
-                    _BLAS_STATE[1].restore_original_limits()
-                    _BLAS_STATE[1] = None
     return wrapper
 
 

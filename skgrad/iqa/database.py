@@ -9,7 +9,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..datasets import read_image
 from ..metrics import iqa_report, psnr
-from ._preprocess import _check_rgb_uint8, _single_threaded_blas
+from ._preprocess import _check_rgb_uint8, _single_threaded_blas, one_blas_thread
 from ._scoring import distorted_scores, reference_side
 
 __all__ = ["score_pairs", "report_scores"]
@@ -137,10 +137,12 @@ def score_pairs(pairs, model, *, n_jobs=None, verbose=False):
         return scores
     tasks = _tasks(pairs.tolist(), effective_n_jobs(n_jobs))
     # threads: NumPy releases the GIL in the heavy steps (sort, BLAS, ufuncs), and
-    # worker processes would each spend seconds importing SciPy and scikit-learn
-    results = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator_unordered")(
-        delayed(_score_task)(reference, items, model) for reference, items in tasks)
-    with tqdm(total=len(pairs), disable=not verbose, desc="iqa", unit="pair") as bar:
+    # worker processes would each spend seconds importing SciPy and scikit-learn;
+    # the BLAS limit is held here, around the worker threads (processes set their own)
+    with one_blas_thread(), tqdm(total=len(pairs), disable=not verbose, desc="iqa",
+                                  unit="pair") as bar:
+        results = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator_unordered")(
+            delayed(_score_task)(reference, items, model) for reference, items in tasks)
         for rows in results:
             for index, *values in rows:
                 for name, value in zip(SCORES, values):

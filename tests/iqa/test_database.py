@@ -95,6 +95,26 @@ def test_the_reference_side_is_computed_once_per_reference_and_share(database, m
     assert len(calls) == 6
 
 
+def test_the_worker_threads_run_on_one_blas_thread(database, model, monkeypatch):
+    """OpenBLAS's thread count is process-wide and, for threadpoolctl, owned by the
+    thread that set it: the limit is held in the caller's thread around all the
+    workers, also after an earlier call set and restored it in this thread."""
+    import threadpoolctl
+
+    _, pairs = database
+    seen = []
+    original = _scoring.distorted_scores
+
+    def spy(*args, **kwargs):
+        seen.append({i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"})
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr("skgrad.iqa.database.distorted_scores", spy)
+    score_pairs(pairs[:3], model)                # in this thread first
+    score_pairs(pairs, model, n_jobs=2)
+    assert len(seen) == 3 + len(pairs) and all(s == {1} for s in seen), seen
+
+
 def test_progress_bar(database, model, capsys):
     _, pairs = database
     score_pairs(pairs[:4], model, verbose=True)
