@@ -12,10 +12,10 @@ equal bit for bit.
 
 The score is ``|Spearman(reference, distorted)| ** 10`` of the thresholded feature
 vectors, and Spearman's rho is Pearson's correlation of the average ranks (as
-:func:`skgrad.metrics.spearman` computes it): each vector is ranked on its own,
-with skgrad's one ranking routine, so that a reference is ranked once.  Ranking is
-the largest cost of a score: a 512x384 pair with the authors' 400-unit model has
-614,400 gradient and 307,200 activation features per image.
+:func:`skgrad.metrics.spearman` computes it): each vector is ranked on its own
+(:mod:`._ranking`), so that a reference is ranked once.  Ranking is the largest
+cost of a score: a 512x384 pair with the authors' 400-unit model has 614,400
+gradient and 307,200 activation features per image.
 """
 from collections import namedtuple
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -39,8 +39,8 @@ Reference = namedtuple("Reference", ["gradient", "ranks"])
 Reference.__doc__ = """What a score needs of a reference image, computed once.
 
 ``gradient`` is ``(G, unit_weights)`` (None without the gradient score); ``ranks``
-maps each score name to the average ranks of the reference's thresholded features
-(None where Spearman's rho is undefined).
+maps each score name to the centred average ranks of the reference's thresholded
+features (None where Spearman's rho is undefined).
 """
 
 

@@ -171,6 +171,7 @@ def gradient_features(*, reference, distorted, model):
     return _gradient_features(*_patch_pair(reference, distorted, model), model)
 
 
+@_single_threaded_blas
 def pooled_score(reference_features, distorted_features, threshold=THRESHOLD,
                  exponent=EXPONENT):
     """Pool two feature vectors into a quality score.
