@@ -82,21 +82,33 @@ def _run_edge(bits, order, high, key, start, direction):
         size *= 2
 
 
+#: Half-width of the window in which :func:`_resort_runs` looks for a run's ends.
+_WINDOW = 16
+
+
 def _resort_runs(values, order, mask, bad):
     """Re-sort exactly, in place, the runs of equal truncated keys in ``order``
     that hold an inversion (at positions ``bad`` and ``bad + 1``)."""
-    bits, high = values.view(np.uint64), ~mask
+    bits, high, n = values.view(np.uint64), ~mask, order.size
     if bad.size > 256:                    # many: find every run at once
         truncated = bits[order] & high
         runs = zip(np.searchsorted(truncated, truncated[bad], side="left").tolist(),
                    np.searchsorted(truncated, truncated[bad], side="right").tolist())
-    else:
-        runs, covered = [], 0
-        for k in bad.tolist():
-            if k >= covered:
-                key = bits[order[k]] & high
-                covered = _run_edge(bits, order, high, key, k + 2, 1)
-                runs.append((_run_edge(bits, order, high, key, k, -1), covered))
+    else:                                 # few, short runs: look around each inversion
+        position = bad[:, None] + np.arange(-_WINDOW, _WINDOW + 2)
+        inside = (position >= 0) & (position < n)
+        keys = bits[order[np.clip(position, 0, n - 1)]] & high
+        same = inside & (keys == keys[:, _WINDOW, None])        # column _WINDOW is bad
+        left = ~same[:, _WINDOW::-1]                            # from bad leftwards
+        right = ~same[:, _WINDOW + 1:]                          # from bad + 1 rightwards
+        runs = []
+        for k, has_left, n_left, has_right, n_right in zip(
+                bad.tolist(), left.any(axis=1).tolist(), left.argmax(axis=1).tolist(),
+                right.any(axis=1).tolist(), right.argmax(axis=1).tolist()):
+            key = bits[order[k]] & high
+            start = k - n_left + 1 if has_left else _run_edge(bits, order, high, key, k, -1)
+            stop = k + 1 + n_right if has_right else _run_edge(bits, order, high, key, k + 2, 1)
+            runs.append((start, stop))
     for start, stop in set(runs):
         run = order[start:stop]
         order[start:stop] = run[np.argsort(values[run], kind="stable")]
@@ -156,18 +168,19 @@ def centred_ranks(values, workspace, out, common=()):
     np.not_equal(ordered[1:], ordered[:-1], out=flags[1:m])
     edges = np.flatnonzero(flags)         # starts of the tie groups, then m
     # the common values below each group: ranks are 1-based positions among all n
-    below = np.searchsorted(ordered, common) if common else np.zeros(0, dtype=np.intp)
-    cumulative = np.concatenate([[0], np.cumsum(counts, dtype=np.intp)])
-    offset = cumulative[np.searchsorted(below, edges[:-1], side="right")]
-    # a group [s, e) of the sorted rest has the mean rank (s + e + 1) / 2 + offset;
-    # less (n + 1) / 2: exact half-integers
-    centred = (edges[:-1] + edges[1:]) * 0.5 + (offset - n / 2)
+    # a group [s, e) of the sorted rest has the mean rank (s + e + 1) / 2 plus the
+    # number of common values below it; less (n + 1) / 2: exact half-integers
+    centred = (edges[:-1] + edges[1:]) * 0.5
+    centred -= n / 2
+    below = np.searchsorted(ordered, common).tolist()   # the rest below each common value
+    for position, count in zip(below, counts):
+        centred[np.searchsorted(edges[:-1], position):] += count
     group = np.cumsum(flags[:m], dtype=np.intp, out=workspace.get("group", m, np.intp))
     group -= 1
     np.take(centred, group, out=ordered)
     out[order] = ordered
     for k, value in enumerate(common):    # mean rank of a block: below + (count + 1) / 2
-        np.copyto(out, below[k] + cumulative[k] + counts[k] / 2 - n / 2, where=equal[k])
+        np.copyto(out, below[k] + sum(counts[:k]) + counts[k] / 2 - n / 2, where=equal[k])
     return out
 
 

@@ -55,6 +55,19 @@ def test_the_keys_truncation_is_repaired(n_base):
     np.testing.assert_array_equal(ranks + (v.size + 1) / 2, stats.rankdata(v))
 
 
+def test_long_runs_of_one_key_are_repaired():
+    """A run of equal truncated keys longer than the window looked at around an
+    inversion: three values equal but for their last bits, in index order largest
+    first and smallest last, between other values; the run's ends are found
+    further out, and the run is re-sorted from end to end."""
+    rng = np.random.default_rng(5)
+    high, middle, low = 1.5 * (1 + 2.0 ** -50), 1.5 * (1 + 2.0 ** -51), 1.5
+    for n_tied in (40, 300):
+        v = np.concatenate([rng.random(200), [high], np.full(n_tied, middle), [low], rng.random(200) + 2.0])
+        ranks = centred_ranks(v, Workspace(), np.empty(v.size))
+        np.testing.assert_array_equal(ranks + (v.size + 1) / 2, stats.rankdata(v))
+
+
 def test_a_workspace_serves_longer_then_shorter_vectors():
     workspace = Workspace()
     for n in (50, 4000, 7, 4000, 1, 2):
