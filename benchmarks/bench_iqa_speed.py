@@ -6,7 +6,8 @@ Usage::
     .venv/bin/python benchmarks/bench_iqa_speed.py --quick      # a smoke run (tiny tree)
 
 Each repeat runs, one after the other (so that the machine's load hits every
-measurement alike; the ratios are the medians over the repeats):
+measurement alike; the ratios are the medians over the repeats; the in-process
+calls 5 times each per repeat, interleaved, as a user scoring pairs makes them):
 
 1. ``gradient_quality`` on one 512x384 pair, and scikit-image's
    ``structural_similarity(..., channel_axis=2)`` on the same pair (target: ratio
@@ -112,19 +113,37 @@ def _process_seconds(args, env=None):
     return seconds
 
 
+def _load():
+    """The 1-minute load average (other processes' demand for the cores), or 'n/a'."""
+    try:
+        return f"{os.getloadavg()[0]:.1f}"
+    except OSError:
+        return "n/a"
+
+
 def _call_seconds(func, **kwargs):
     start = time.perf_counter()
     func(**kwargs)
     return time.perf_counter() - start
 
 
-def measure(repeat=7, n_jobs=-1, quick=False):
+def _interleaved_calls(calls, n):
+    """``{name: median seconds}`` of ``n`` rounds of each call, interleaved."""
+    seconds = {name: [] for name in calls}
+    for _ in range(n):
+        for name, call in calls.items():
+            seconds[name].append(call())
+    return {name: float(np.median(values)) for name, values in seconds.items()}
+
+
+def measure(repeat=7, n_jobs=-1, quick=False, calls_per_repeat=5):
     """Run the benchmark; returns a dict of the medians and every repeat's times."""
     from PIL import Image
     from skimage.metrics import structural_similarity
 
     from skgrad.iqa import SparsePatchAutoencoder, activation_quality, gradient_quality
 
+    load_before = _load()
     n_references, n_distorted = (2, 3) if quick else (2, 40)
     n_pairs = n_references * n_distorted
     env = dict(os.environ, PYTHONWARNINGS="ignore")
@@ -143,23 +162,30 @@ def measure(repeat=7, n_jobs=-1, quick=False):
         pair = dict(reference=reference, distorted=distorted, model=model)
         iqa = [*skgrad_cli, "iqa", "--dataset", "tid2013", "--root", str(tree), "--weights",
                str(weights), "--n-jobs", str(n_jobs), "--output", str(Path(tmp) / "out")]
-        steps = {
+        calls = {
             "ssim": lambda: _call_seconds(structural_similarity, im1=reference, im2=distorted,
                                           channel_axis=2),
             "gradient_quality": lambda: _call_seconds(gradient_quality, **pair),
             "activation_quality": lambda: _call_seconds(activation_quality, **pair),
+        }
+        steps = {
+            # the three functions as a user scoring pairs calls them: back to back,
+            # interleaved, `calls_per_repeat` times each (their median)
+            "calls": lambda: _interleaved_calls(calls, calls_per_repeat),
             "skgrad_iqa": lambda: _process_seconds(iqa, env),
             "skgrad_iqa_limit2": lambda: _process_seconds([*iqa, "--limit", "2"], env),
             "skgrad_help": lambda: _process_seconds([*skgrad_cli, "--help"], env),
             "import_numpy": lambda: _process_seconds([python, "-c", "import numpy"], env),
             "import_skgrad": lambda: _process_seconds([python, "-c", "import skgrad"], env),
         }
-        for name in ("ssim", "gradient_quality", "activation_quality", "import_numpy"):
-            steps[name]()                                    # warm-up
-        times = {name: [] for name in steps}
+        _interleaved_calls(calls, 1)                          # warm-up
+        steps["import_numpy"]()
+        times = {name: [] for name in [*calls, *steps] if name != "calls"}
         for _ in range(repeat):
             for name, step in steps.items():
-                times[name].append(step())
+                seconds = step()
+                for key, value in (seconds.items() if name == "calls" else [(name, seconds)]):
+                    times[key].append(value)
     t = {name: np.asarray(values) for name, values in times.items()}
     per_pair_cli = t["skgrad_iqa"] / n_pairs
     marginal = (t["skgrad_iqa"] - t["skgrad_iqa_limit2"]) / (n_pairs - 2)
@@ -171,6 +197,7 @@ def measure(repeat=7, n_jobs=-1, quick=False):
         "skgrad --help / import numpy": t["skgrad_help"] / t["import_numpy"],
     }
     return {
+        "load_before": load_before, "load_after": _load(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
         "model": weights_text, "n_pairs": n_pairs, "n_jobs": n_jobs, "repeat": repeat,
         "median_seconds": {name: float(np.median(v)) for name, v in t.items()},
@@ -185,7 +212,8 @@ def measure(repeat=7, n_jobs=-1, quick=False):
 
 def report(result):
     lines = [f"{result['machine']}; model: {result['model']}; {result['n_pairs']} pairs, "
-             f"--n-jobs {result['n_jobs']}; medians of {result['repeat']} interleaved repeats",
+             f"--n-jobs {result['n_jobs']}; medians of {result['repeat']} interleaved repeats; "
+             f"load average before/after {result['load_before']} / {result['load_after']}",
              ""]
     for name, seconds in result["median_seconds"].items():
         lines.append(f"  {name:<20} {1e3 * seconds:9.1f} ms")
