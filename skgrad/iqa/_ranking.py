@@ -154,28 +154,31 @@ def centred_ranks(values, workspace, out, common=()):
             counts.append(int(np.count_nonzero(equal[-1])))
             keep ^= equal[-1]             # the common values are distinct
         m = n - sum(counts)
-        keys = np.compress(keep, keys, out=workspace.get("rest", m, np.uint64))
+        keys = np.compress(keep, keys, out=workspace.get("rest", n, np.uint64)[:m])
     m = keys.size
     keys.sort()
     order = np.bitwise_and(keys, mask, out=keys).view(np.intp)
-    ordered = np.take(values, order, out=workspace.get("ordered", m, np.float64))
-    inversions = np.flatnonzero(ordered[1:] < ordered[:-1])
-    if inversions.size:                   # values equal but for the index's bits
-        _resort_runs(values, order, mask, inversions)
+    ordered = np.take(values, order, out=workspace.get("ordered", n, np.float64)[:m])
+    flags = workspace.get("flags", n + 1, np.bool_)[:m + 1]   # True where a tie group starts
+    if np.less(ordered[1:], ordered[:-1], out=flags[1:m]).any():
+        # values equal but for the index's bits, out of order
+        _resort_runs(values, order, mask, np.flatnonzero(flags[1:m]))
         np.take(values, order, out=ordered)
-    flags = workspace.get("flags", m + 1, np.bool_)    # True where a tie group starts
     flags[0] = flags[m] = True
     np.not_equal(ordered[1:], ordered[:-1], out=flags[1:m])
-    edges = np.flatnonzero(flags)         # starts of the tie groups, then m
-    # the common values below each group: ranks are 1-based positions among all n
+    n_edges = int(np.count_nonzero(flags))
+    # (vectors sized by their bound, n, not by this call's count: one allocation)
+    edges = np.compress(flags, _uint64_range(n + 1)[:m + 1].view(np.intp),  # starts of the
+                        out=workspace.get("edges", n + 1, np.intp)[:n_edges])  # groups, then m
     # a group [s, e) of the sorted rest has the mean rank (s + e + 1) / 2 plus the
     # number of common values below it; less (n + 1) / 2: exact half-integers
-    centred = (edges[:-1] + edges[1:]) * 0.5
+    centred = np.add(edges[:-1], edges[1:], out=workspace.get("centred", n, np.float64)[:n_edges - 1])
+    centred *= 0.5
     centred -= n / 2
     below = np.searchsorted(ordered, common).tolist()   # the rest below each common value
     for position, count in zip(below, counts):
         centred[np.searchsorted(edges[:-1], position):] += count
-    group = np.cumsum(flags[:m], dtype=np.intp, out=workspace.get("group", m, np.intp))
+    group = np.cumsum(flags[:m], dtype=np.intp, out=workspace.get("group", n, np.intp)[:m])
     group -= 1
     np.take(centred, group, out=ordered)
     out[order] = ordered

@@ -24,9 +24,9 @@ from functools import lru_cache
 import numpy as np
 from scipy import stats
 
-from ..metrics._ranks import average_ranks
+from ..metrics._ranks import _uint64_range, average_ranks
 from ._preprocess import prepare_patches
-from ._ranking import MAX_SIZE, centred_ranks, rank_correlation, workspaces
+from ._ranking import MAX_SIZE, Workspace, centred_ranks, rank_correlation, workspaces
 
 #: Feature values below this are set to 0 before pooling (a suppression mechanism).
 THRESHOLD = 0.025
@@ -91,28 +91,35 @@ def _logit_features(patches, gradient, weights, workspace=None):
     and argument are computed in real arithmetic: ``|log r|`` and 0 or pi for
     ``r > 0``, ``sqrt(log|r|^2 + pi^2)`` and ``atan2(pi, log|r|)`` for ``r < 0``.
     Each hidden unit's values are multiplied by its weight.  With a ``workspace``
-    the result is one of its vectors (see :mod:`._ranking`), else a new array.
+    the result and the temporaries are its vectors (see :mod:`._ranking`), else new
+    arrays.
     """
     shape = (patches.shape[0], gradient.shape[1])              # (n_patches, n_hidden)
+    size = shape[0] * shape[1]
     if workspace is None:
-        y, features = patches @ gradient, np.empty((2,) + shape)
-    else:
-        y = np.matmul(patches, gradient, out=workspace.get("y", shape[0] * shape[1],
-                                                           np.float64).reshape(shape))
-        features = workspace.get("gradient", 2 * y.size, np.float64).reshape((2,) + shape)
+        workspace = Workspace()                                # fresh arrays
+    y = np.matmul(patches, gradient, out=workspace.get("y", size, np.float64).reshape(shape))
+    features = workspace.get("gradient", 2 * size, np.float64).reshape((2,) + shape)
     modulus, argument = features[0], features[1]
+    mask = workspace.get("logit mask", size, np.bool_).reshape(shape)
     with np.errstate(divide="ignore", invalid="ignore"):
         np.subtract(1.0, y, out=modulus)
         np.divide(y, modulus, out=y)                           # y is now the ratio
-        negative = np.flatnonzero(y < 0)
+        np.less(y, 0, out=mask)
+        count = int(np.count_nonzero(mask))
+        negative = np.compress(mask.ravel(), _uint64_range(size).view(np.intp),
+                               out=workspace.get("negative", size, np.intp)[:count])
         np.abs(y, out=y)
         np.log(y, out=y)                                       # log|ratio|
-    log_neg = y.ravel()[negative]
+    log_neg = np.take(y.ravel(), negative, out=workspace.get("log_neg", size, np.float64)[:count])
     # angle of a real logit: 0 if >= 0 else pi
-    np.multiply(np.signbit(y), np.pi, out=argument)
+    np.multiply(np.signbit(y, out=mask), np.pi, out=argument)
     np.abs(y, out=modulus)
-    modulus.ravel()[negative] = np.sqrt(log_neg * log_neg + np.pi ** 2)
-    argument.ravel()[negative] = np.arctan2(np.pi, log_neg)
+    values = workspace.get("logit values", size, np.float64)[:count]
+    np.multiply(log_neg, log_neg, out=values)
+    values += np.pi ** 2
+    np.put(modulus.ravel(), negative, np.sqrt(values, out=values))
+    np.put(argument.ravel(), negative, np.arctan2(np.pi, log_neg, out=values))
     features *= weights
     return features.ravel()
 
