@@ -2,6 +2,7 @@
 
     python benchmarks/bench_gradients.py            # full run (N = 4096, 50,000 for memory)
     python benchmarks/bench_gradients.py --quick    # a smoke run
+    python benchmarks/bench_gradients.py --device cuda --skip-memory   # on a GPU (benchmarks/gpu_check.sh)
 
 Compares, on the same fitted model, the same images and the same batch size:
 
@@ -42,12 +43,24 @@ def real_images(n, size=28, seed=0):
     return np.repeat(images[idx][..., None], 3, axis=-1), digits.source
 
 
+#: Where the benchmark runs (``--device``); the functions below put their tensors there.
+DEVICE = "cpu"
+
+
+def _sync():
+    """Wait for the GPU's queued work, so that a timing covers it."""
+    if torch.device(DEVICE).type == "cuda":
+        torch.cuda.synchronize()
+
+
 def median_rate(fn, n_images, repeats):
     fn()  # warm-up
+    _sync()
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         fn()
+        _sync()
         times.append(time.perf_counter() - t0)
     return n_images / float(np.median(times))
 
@@ -57,7 +70,7 @@ def floor_pass(module, X, batch_size, losses, flat=False):
 
     def run():
         for s in range(0, len(X), batch_size):
-            x = to_tensor(X[s : s + batch_size], 1 / 255, "cpu", flat=flat)
+            x = to_tensor(X[s : s + batch_size], 1 / 255, DEVICE, flat=flat)
             out = module(x)
             recon, mu, logvar = out if isinstance(out, tuple) else (out, None, None)
             loss = bce(recon, x).sum()
@@ -79,7 +92,7 @@ def hook_loop(module, X, rec_param, lat_param):
     def run():
         rows = []
         for i in range(len(X)):
-            x = to_tensor(X[i : i + 1], 1 / 255, "cpu")
+            x = to_tensor(X[i : i + 1], 1 / 255, DEVICE)
             recon, mu, logvar = module(x)
             module.zero_grad(set_to_none=True)
             bce(recon, x).sum().backward(retain_graph=True)
@@ -108,7 +121,7 @@ def func_vmap(module, X, batch_size, rec_param, lat_param):
 
     def run():
         for s in range(0, len(X), batch_size):
-            x = to_tensor(X[s : s + batch_size], 1 / 255, "cpu")
+            x = to_tensor(X[s : s + batch_size], 1 / 255, DEVICE)
             a = g_rec({rec_param: params[rec_param]}, x)[rec_param].flatten(1)
             b = g_lat({lat_param: params[lat_param]}, x)[lat_param].flatten(1)
             torch.cat([a, b], 1)
@@ -122,12 +135,12 @@ def hand_fit(X, batch_size, epochs, seed):
 
     def run():
         torch.manual_seed(seed)
-        model = VAE(3, X.shape[1:3])
-        data = to_tensor(X, 1 / 255, "cpu")
+        model = VAE(3, X.shape[1:3]).to(DEVICE)
+        data = to_tensor(X, 1 / 255, DEVICE)
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
         model.train()
         for _ in range(epochs):
-            order = torch.randperm(len(data))
+            order = torch.randperm(len(data), device=data.device)
             for s in range(0, len(data), batch_size):
                 x = data[order[s : s + batch_size]]
                 recon, mu, logvar = model(x)
@@ -163,7 +176,7 @@ def memory_child(n, size):
 def section_vae(args):
     n, bs, reps = args.n, args.batch_size, args.repeats
     X, source = real_images(n)
-    est = GradientFeatureTransformer(epochs=1, batch_size=bs, random_state=0, device="cpu").fit(X[: min(n, 1024)])
+    est = GradientFeatureTransformer(epochs=1, batch_size=bs, random_state=0, device=DEVICE).fit(X[: min(n, 1024)])
     module = est.module_
     rows = []
     rate_a = median_rate(floor_pass(module, X, bs, ("bce", "kld")), n, reps)
@@ -171,7 +184,7 @@ def section_vae(args):
     n_loop = min(n, args.loop_n)
     loop, handles = hook_loop(module, X[:n_loop], "up.6.weight", "down.6.weight")
     # the loop is also an oracle: same features as transform
-    ref = loop().numpy()
+    ref = loop().cpu().numpy()
     np.testing.assert_allclose(est.transform(X[:n_loop]), ref, rtol=1e-4, atol=1e-5 * np.abs(ref).max())
     rate_c = median_rate(loop, n_loop, max(1, reps // 2))
     for h in handles:
@@ -187,7 +200,7 @@ def section_vae(args):
     n_fit = min(n, args.fit_n)
     Xf = X[:n_fit]
     rate_fit = median_rate(
-        lambda: GradientFeatureTransformer(epochs=1, batch_size=bs, random_state=0, device="cpu").fit(Xf),
+        lambda: GradientFeatureTransformer(epochs=1, batch_size=bs, random_state=0, device=DEVICE).fit(Xf),
         n_fit, reps)
     rate_hand = median_rate(hand_fit(Xf, bs, 1, 0), n_fit, reps)
     return source, rows, rate_a, rate_b, rate_c, rate_fit, rate_hand
@@ -197,7 +210,7 @@ def section_cae(args):
     n = max(256, args.n // 8)
     X = np.random.RandomState(1).randint(0, 256, (n, 64, 64, 3), dtype=np.uint8)
     est = GradientFeatureTransformer(module="cae", layers=["decoder.4.weight", "encoder.4.weight"], loss="bce",
-                                     epochs=1, batch_size=args.batch_size, random_state=0, device="cpu").fit(X[:256])
+                                     epochs=1, batch_size=args.batch_size, random_state=0, device=DEVICE).fit(X[:256])
     rate_a = median_rate(floor_pass(est.module_, X, args.batch_size, ("bce",)), n, args.repeats)
     rate_b = median_rate(lambda: est.transform(X), n, args.repeats)
     return n, est.n_features_out_, rate_a, rate_b
@@ -213,15 +226,20 @@ def main(argv=None):
     p.add_argument("--fit-n", type=int, default=4096)
     p.add_argument("--memory-n", type=int, default=50_000)
     p.add_argument("--memory-child", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--device", default="cpu", help="'cpu' (default) or 'cuda'")
+    p.add_argument("--skip-memory", action="store_true", help="leave out the peak-memory section (CPU)")
     args = p.parse_args(argv)
+    global DEVICE
+    DEVICE = args.device
     if args.memory_child:
         memory_child(args.memory_child, 28)
         return 0
     if args.quick:
         args.n, args.repeats, args.loop_n, args.fit_n, args.memory_n = 256, 2, 32, 256, 2000
     torch.manual_seed(0)
+    gpu = f" ({torch.cuda.get_device_name(DEVICE)})" if torch.device(DEVICE).type == "cuda" else ""
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads; device cpu; batch size {args.batch_size}")
+          f"{torch.get_num_threads()} threads; device {DEVICE}{gpu}; batch size {args.batch_size}")
     source, rows, a, b, c, fit, hand = section_vae(args)
     print(f"\n'vae' preset, 28x28x3 {source} digits, N = {args.n}, 1872 features (bce: up.6.weight, kld: down.6.weight)")
     print(f"{'method':<44}{'images/s':>12}{'vs floor':>10}")
@@ -233,6 +251,8 @@ def main(argv=None):
     n, nf, ca, cb = section_cae(args)
     print(f"\n'cae' preset, 64x64x3, N = {n}, raw gradients of two layers ({nf} features)")
     print(f"transform / floor: {cb / ca:.2f}  ({cb:.0f} vs {ca:.0f} images/s)")
+    if args.skip_memory:
+        return 0
     res = subprocess.run([sys.executable, __file__, "--memory-child", str(args.memory_n)],
                          capture_output=True, text=True, check=True)
     mem = json.loads(res.stdout.strip().splitlines()[-1])

@@ -3,14 +3,15 @@
 Every check on ``X`` and every message a user sees about it lives here.  The
 estimators validate once in ``fit``/``transform`` (:func:`check_input`), keep
 the validated array as it is (uint8 stays uint8, so large inputs are not copied),
-and convert one chunk at a time with :func:`to_tensor`.
+and convert one chunk at a time with :func:`to_tensor`.  torch is imported by the
+functions that use it: :mod:`skgrad.metrics` (and through it :mod:`skgrad.iqa` and
+``skgrad iqa``) validate with :func:`as_1d_float` without loading torch.
 """
 from __future__ import annotations
 
 import numbers
 
 import numpy as np
-import torch
 from sklearn.utils import check_array
 
 __all__ = ["check_input", "to_tensor", "check_image_shape", "resolve_device", "check_output_memory",
@@ -79,6 +80,8 @@ def check_input(X, *, image_shape=None, require_unit_range=True, estimator_name=
     >>> shape, scale == 1 / 255
     ((8, 8, 1), True)
     """
+    import torch  # here, not at the top: skgrad.metrics uses this module without torch
+
     if isinstance(X, torch.Tensor):
         raise TypeError(
             f"{estimator_name} takes numpy arrays (or array-likes), not torch tensors; "
@@ -198,6 +201,8 @@ def to_tensor(X, scale, device, *, flat=False):
     >>> to_tensor(np.full((1, 2, 2, 3), 255, np.uint8), 1 / 255, "cpu").shape
     torch.Size([1, 3, 2, 2])
     """
+    import torch
+
     X = np.ascontiguousarray(X)
     if not X.flags.writeable:  # e.g. a read-only memmap; torch wants writable memory
         X = X.copy()
@@ -218,6 +223,8 @@ def resolve_device(device):
     >>> resolve_device("cpu")
     device(type='cpu')
     """
+    import torch
+
     if device is None or (isinstance(device, str) and device == "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -294,6 +301,8 @@ def _is_real(value):
 
 def check_estimator_params(est):
     """Validate the parameters the two transformers share (``est._check_params``)."""
+    import torch
+
     from ._threads import check_n_threads
     from .models import PRESETS
 

@@ -1,6 +1,9 @@
 """The benchmark scripts stay importable, and their reference method agrees with the engine."""
 import importlib.util
+import os
 from pathlib import Path
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -81,3 +84,48 @@ def test_natural_decomposition_against_hand_built_layouts():
     assert abs(sum(shares.values()) - 1) < 1e-12 and shares["distortion"] < 0.05 and shares["interaction"] > 0.3
     # float32 features (as the transformers return) give plain floats, ready for --json
     assert all(type(v) is float for v in decomposition(content.astype(np.float32), content[::-1].astype(np.float32)).values())
+
+
+def test_gpu_check_runs_every_section_on_the_cpu():
+    """benchmarks/gpu_check.sh, the one command for a GPU, on its --device cpu path at
+    tiny sizes: the gradient benchmark's two ratios, the fit/transform check against
+    the CPU loop (within the tolerance), the IQA line."""
+    proc = subprocess.run(["bash", str(BENCH / "gpu_check.sh"), "--device", "cpu", "--quick"],
+                          capture_output=True, text=True, timeout=900,
+                          env=dict(os.environ, PYTHON=sys.executable))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = proc.stdout
+    for line in ("transform / floor (a):", "transform / reference loop (c):", "== 3. IQA",
+                 "every check passed on cpu"):
+        assert line in out, out
+    assert out.count("of the tolerance (OK)") == 2, out
+
+
+def test_gpu_check_refuses_a_missing_gpu_and_bad_arguments():
+    import torch
+
+    for args, message in ((["--device", "cuda"], "no such device here"), (["--nope"], "unknown argument")):
+        if args == ["--device", "cuda"] and torch.cuda.is_available():
+            continue
+        proc = subprocess.run(["bash", str(BENCH / "gpu_check.sh"), *args], capture_output=True, text=True,
+                              timeout=120, env=dict(os.environ, PYTHON=sys.executable))
+        assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+
+
+def test_iqa_speed_benchmark_on_a_tiny_tid2013_tree(tmp_path):
+    """bench_iqa_speed builds a folder that load_tid2013 reads (real photos, the
+    TID2013 names) and measures its three ratios in one run."""
+    from skgrad.datasets import load_tid2013
+
+    bench = _load("bench_iqa_speed")
+    root = bench.make_tid2013_tree(tmp_path / "tid", n_references=2, n_distorted=9, size=(64, 48))
+    db = load_tid2013(root)
+    assert len(db.pairs) == 18 and sorted(set(db.groups)) == [1, 2]
+    assert sorted(set(db.distortion)) == sorted(bench.DISTORTIONS.values())
+    from PIL import Image
+    with Image.open(db.pairs[0][0]) as ref, Image.open(db.pairs[-1][1]) as dist:
+        assert ref.size == dist.size == (64, 48)
+    result = bench.measure(repeat=1, n_jobs=2, quick=True)
+    assert set(result["median_ratios"]) == set(result["targets"])
+    assert all(np.isfinite(v) and v > 0 for v in result["median_ratios"].values())
+    assert "target <= 0.5" in bench.report(result)

@@ -463,6 +463,10 @@ def test_iqa_with_the_authors_weights_gives_the_library_scores(tmp_path, shared_
                  "--output", str(tmp_path / "w")]) == 0
     rows = _read_csv(tmp_path / "w" / "scores.csv")
     assert len(rows) == 3
+    # one worker or two: the same file
+    assert main(["iqa", "--dataset", "tid2013", "--root", str(root), "--weights", str(weights), "--limit", "3",
+                 "--n-jobs", "1", "--output", str(tmp_path / "w1")]) == 0
+    assert (tmp_path / "w1" / "scores.csv").read_text() == (tmp_path / "w" / "scores.csv").read_text()
     model = SparsePatchAutoencoder.from_mat(weights)
     for r in rows:
         ref = np.asarray(Image.open(root / r["reference"]).convert("RGB"))
@@ -517,6 +521,8 @@ BAD_CASES = {
     "root-wrong-layout": (["iqa", "--dataset", "kadid10k", "--root", "good"], "not a KADID-10k folder"),
     "weights-missing": (["iqa", "--dataset", "tid2013", "--root", "tid", "--weights", "nope.mat"], "--weights"),
     "weights-corrupt": (["iqa", "--dataset", "tid2013", "--root", "tid", "--weights", "weights.mat"], "--weights"),
+    "n-jobs-zero": (["iqa", "--dataset", "tid2013", "--root", "tid", "--n-jobs", "0"], "--n-jobs: must be a positive"),
+    "n-jobs-text": (["iqa", "--dataset", "tid2013", "--root", "tid", "--n-jobs", "all"], "--n-jobs"),
     "unknown-command": (["train"], "invalid choice"),
     "no-command": ([], "required"),
 }
@@ -670,7 +676,8 @@ HEAVY = ("torch", "dask", "distributed", "matplotlib", "skgrad.iqa", "skgrad.tra
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["extract", "--help"], ["extract", "--model", "vae"], ["nope"],
-                                  ["challenges", "--help"], ["ood", "--cure-tsr", "nope"]])
+                                  ["challenges", "--help"], ["ood", "--cure-tsr", "nope"],
+                                  ["iqa", "--help"], ["iqa", "--dataset", "tid2013", "--root", ".", "--n-jobs", "0"]])
 def test_help_and_argument_errors_import_nothing_heavy(argv):
     code = ("import sys\nfrom skgrad.cli import main\ntry:\n    rc = main(sys.argv[1:])\nexcept SystemExit as e:\n"
             "    rc = e.code\nprint('RC', rc)\nprint('LOADED', sorted(m for m in %r if m in sys.modules))" % (HEAVY,))

@@ -1,6 +1,7 @@
 """``skgrad iqa``: full-reference quality scores of an IQA database, against its opinion scores."""
 from __future__ import annotations
 
+import argparse
 import csv
 import os
 from pathlib import Path
@@ -18,6 +19,17 @@ LOADERS = {
 _LABELS = {"unique": "UNIQUE", "gradient": "gradients", "psnr": "PSNR"}
 
 
+def n_jobs(text):
+    """``--n-jobs``: a positive number of workers, or -1 for all cores (joblib's convention)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1 and value != -1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer or -1 (all cores), got {text!r}")
+    return value
+
+
 def add_parser(sub, common):
     p = sub.add_parser("iqa", parents=[common], help=HELP,
                        description="UNIQUE and gradient quality scores of every pair of a TID2013, MULTI-LIVE or "
@@ -31,6 +43,8 @@ def add_parser(sub, common):
     p.add_argument("--fit-patches", type=positive_int, default=50000, metavar="N", help="training patches (50000)")
     p.add_argument("--fit-iter", type=positive_int, default=200, metavar="N",
                    help="L-BFGS iterations (200)")
+    p.add_argument("--n-jobs", type=n_jobs, default=-1, metavar="N",
+                   help="threads scoring the pairs, each reference's side computed once (default -1: all cores)")
     output_option(p, "skgrad-iqa")
     p.set_defaults(func=run)
 
@@ -85,7 +99,7 @@ def run(args):
     pairs = db.pairs[:n]
     model, model_info = _model(args, db, pairs, title)
     try:
-        scores = score_pairs(pairs, model, verbose=progress_enabled(args))
+        scores = score_pairs(pairs, model, n_jobs=args.n_jobs, verbose=progress_enabled(args))
     except ValueError as exc:
         raise CLIError(f"{title} {one_line(exc)}") from None
 

@@ -18,10 +18,12 @@ One image goes through, in this order (MATLAB conventions, reproduced exactly):
 MATLAB ``patches`` matrix; flattening a ``(n_patches, k)`` result in C order is
 the same as MATLAB's ``result(:)`` on the ``k x n_patches`` matrix.
 """
-from functools import wraps
+from contextlib import contextmanager
+from functools import lru_cache, wraps
+import threading
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from ._imresize import imresize
 
@@ -38,17 +40,59 @@ _YCBCR_MATRIX = np.array([
 ])
 
 
-def _single_threaded_blas(func):
-    """Run ``func`` with one BLAS/LAPACK thread.
+@lru_cache(maxsize=1)
+def _blas_controller():
+    """The BLAS libraries of this process, found once.
+
+    ``threadpoolctl.threadpool_limits`` scans every loaded library at each call
+    (about 3 ms, three times per scored pair before this cache); the libraries
+    that matter here -- NumPy's and SciPy's BLAS -- are loaded before the first call.
+    """
+    return ThreadpoolController()
+
+
+_BLAS_LOCK = threading.Lock()
+#: Calls of this process inside :func:`one_blas_thread`, in any thread.
+_BLAS_DEPTH = [0]
+
+
+@contextmanager
+def one_blas_thread():
+    """Run the block with one BLAS/LAPACK thread.
 
     The matrices here are small (192 x 192 eigendecompositions, 192 x 400
     products): a multi-threaded BLAS gains nothing on them and, on a busy machine,
-    its spinning threads make them 10-100x slower.  scikit-learn limits BLAS
-    the same way (e.g. in KMeans).
+    its spinning threads make them 10-100x slower; and a multi-threaded dot
+    product sums in another order, which would change the scores' last bits.
+    scikit-learn limits BLAS the same way (e.g. in KMeans).
+
+    OpenBLAS's thread count is global to the process and, for threadpoolctl, owned
+    by the thread that set it.  The first block to enter sets it (in its own
+    thread) and restores it when it leaves; blocks entered meanwhile, in any
+    thread, run under that limit and leave the setting alone.  The entry points
+    hold the block in the caller's thread around all their work, including the
+    worker threads' (a pair's second image, the pairs of
+    :func:`skgrad.iqa.score_pairs`), so the limit covers it all.
     """
+    with _BLAS_LOCK:
+        held = _BLAS_DEPTH[0] > 0
+        _BLAS_DEPTH[0] += 1
+    try:
+        if held:
+            yield
+        else:
+            with _blas_controller().limit(limits=1, user_api="blas"):
+                yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS_DEPTH[0] -= 1
+
+
+def _single_threaded_blas(func):
+    """Run ``func`` in :func:`one_blas_thread`."""
     @wraps(func)
     def wrapper(*args, **kwargs):
-        with threadpool_limits(limits=1, user_api="blas"):
+        with one_blas_thread():
             return func(*args, **kwargs)
     return wrapper
 
@@ -210,20 +254,23 @@ def zca_whiten(patches, epsilon=0.1):
     True
     """
     patches = np.asarray(patches, dtype=np.float64)
-    mean, zca = _zca_transform(patches, epsilon)
-    return (patches - mean) @ zca
+    centred = patches - patches.mean(axis=0)   # centred once, for sigma and the result
+    return centred @ _zca_matrix(centred, epsilon)
+
+
+def _zca_matrix(centred, epsilon):
+    """Symmetric ZCA matrix of centred float64 patches (one per row)."""
+    sigma = centred.T @ centred / centred.shape[0]
+    eigval, eigvec = np.linalg.eigh(sigma)
+    # sigma is positive semi-definite: MATLAB's svd returns |eigenvalues|, and the
+    # ZCA matrix does not depend on the basis chosen inside an eigenspace.
+    return (eigvec / np.sqrt(np.abs(eigval) + epsilon)) @ eigvec.T
 
 
 def _zca_transform(patches, epsilon):
     """Mean patch and symmetric ZCA matrix of ``patches`` (float64, one per row)."""
     mean = patches.mean(axis=0)
-    centred = patches - mean
-    sigma = centred.T @ centred / centred.shape[0]
-    eigval, eigvec = np.linalg.eigh(sigma)
-    # sigma is positive semi-definite: MATLAB's svd returns |eigenvalues|, and the
-    # ZCA matrix does not depend on the basis chosen inside an eigenspace.
-    zca = (eigvec / np.sqrt(np.abs(eigval) + epsilon)) @ eigvec.T
-    return mean, zca
+    return mean, _zca_matrix(patches - mean, epsilon)
 
 
 @_single_threaded_blas

@@ -266,7 +266,14 @@ class SparsePatchAutoencoder(BaseEstimator):
                [0.5, 0.5, 0.5]])
         """
         check_is_fitted(self, ("W1_", "b1_"))
-        return expit(self._check_patches(patches) @ self.W1_.T + self.b1_)
+        return self._activations(self._check_patches(patches))
+
+    def _activations(self, patches, out=None):
+        """:meth:`encode` of checked float64 patches, written into ``out`` (an
+        ``(n_patches, n_hidden)`` array) when given."""
+        z = np.matmul(patches, self.W1_.T, out=out)
+        z += self.b1_
+        return expit(z, out=z)
 
     def decoder_gradient(self, patches):
         """Gradient of the mean reconstruction error w.r.t. the decoder weights.
@@ -295,7 +302,11 @@ class SparsePatchAutoencoder(BaseEstimator):
         """
         check_is_fitted(self, ("W1_", "b1_", "W2_", "b2_"))
         patches = self._check_patches(patches)
-        activations = expit(patches @ self.W1_.T + self.b1_)
+        return self._decoder_gradient(patches, self._activations(patches))
+
+    def _decoder_gradient(self, patches, activations):
+        """:meth:`decoder_gradient` from the patches' activations (:meth:`encode`),
+        for callers that need both."""
         residual = activations @ self.W2_.T + self.b2_ - patches
         return residual.T @ activations / patches.shape[0]
 

@@ -16,10 +16,9 @@ import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
-from threadpoolctl import threadpool_limits
 
 from ..datasets import read_image
-from ._preprocess import _check_rgb_uint8, _single_threaded_blas, prepare_patches
+from ._preprocess import _check_rgb_uint8, _single_threaded_blas, one_blas_thread, prepare_patches
 from .autoencoder import SparsePatchAutoencoder
 from ..metrics._correlation import pearson, spearman
 from .quality import THRESHOLD, _gradient_features, pooled_score, unit_weights
@@ -440,7 +439,7 @@ class PairedGradientTransformer(TransformerMixin, BaseEstimator):
             references = self._references(X)
             # small matrices: one BLAS thread is faster, and much faster on a
             # busy machine (spinning BLAS threads)
-            with threadpool_limits(limits=1, user_api="blas"):
+            with one_blas_thread():
                 model.fit(references)
             n_references = len(references)
         self.model_ = model
@@ -470,9 +469,10 @@ class PairedGradientTransformer(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, ("model_", "scales_"))
         X = _check_pairs(X)
-        rows = Parallel(n_jobs=self.n_jobs)(
-            delayed(_pair_features)(X[i][0], X[i][1], i, self.model_, self.scales_)
-            for i in range(len(X)))
+        with one_blas_thread():      # also over worker threads, if joblib is told to use them
+            rows = Parallel(n_jobs=self.n_jobs)(
+                delayed(_pair_features)(X[i][0], X[i][1], i, self.model_, self.scales_)
+                for i in range(len(X)))
         return np.asarray(rows, dtype=np.float64).reshape(len(X), self.n_features_out_)
 
     def get_feature_names_out(self, input_features=None):

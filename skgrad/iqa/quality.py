@@ -20,23 +20,18 @@ The feature functions return the unthresholded feature vectors so that a learned
 model can reuse them.
 """
 from collections import namedtuple
-from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache, wraps
+from functools import wraps
 
 import numpy as np
-from scipy import stats
 from sklearn.utils.validation import check_is_fitted
 
-from ..metrics._correlation import spearman
-from ._preprocess import _check_rgb_uint8, _single_threaded_blas, prepare_patches
+from ._preprocess import _check_rgb_uint8, _single_threaded_blas
+from ._ranking import workspaces
+from ._scoring import (EXPONENT, THRESHOLD, _both, _executor, _logit_features, _patches,
+                       _rank_score, _threshold_ranks, pair_scores, unit_weights)
 
 __all__ = ["activation_quality", "gradient_quality", "quality_scores", "activation_features",
            "gradient_features", "unit_weights", "pooled_score", "GradientFeatures"]
-
-#: Feature values below this are set to 0 before pooling (a suppression mechanism).
-THRESHOLD = 0.025
-#: The absolute Spearman correlation is raised to this power.
-EXPONENT = 10
 
 GradientFeatures = namedtuple(
     "GradientFeatures", ["reference", "distorted", "unit_weights", "gradient"])
@@ -83,25 +78,6 @@ def _check_pair(reference, distorted, model):
     return reference, distorted
 
 
-@lru_cache(maxsize=1)
-def _executor():
-    """Two worker threads: the reference and the distorted image are independent
-    and NumPy releases the GIL in the heavy steps (sorting, BLAS, ufuncs)."""
-    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="skgrad-iqa")
-
-
-def _both(func, first, second):
-    """``(func(first), func(second))``, the first one in a worker thread."""
-    future = _executor().submit(func, first)
-    second_result = func(second)
-    return future.result(), second_result
-
-
-def _patches(image, model):
-    return prepare_patches(image, patch_size=model.patch_size, scale=model.scale,
-                           epsilon=model.epsilon)
-
-
 def _patch_pair(reference, distorted, model):
     return _both(lambda image: _patches(image, model), reference, distorted)
 
@@ -143,73 +119,6 @@ def activation_features(*, reference, distorted, model):
     """
     reference, distorted = _check_pair(reference, distorted, model)
     return _activation_features(*_patch_pair(reference, distorted, model), model)
-
-
-def unit_weights(gradient, n_luma=64):
-    """Hidden-unit weights from the kurtosis of the reference gradient.
-
-    Take the first ``n_luma`` rows of the decoder gradient (the Y channel of an
-    8x8x3 patch), transpose to ``(n_hidden, n_luma)``, subtract the mean of all
-    entries, divide each column by its largest absolute value and compute each
-    row's bias-corrected, non-excess sample kurtosis (MATLAB ``kurtosis(x, 0,
-    2)``).  Units with kurtosis > 3 get weight 2, the others 1.
-
-    Parameters
-    ----------
-    gradient : ndarray of shape (n_features, n_hidden)
-        Decoder weight gradient (see
-        :meth:`SparsePatchAutoencoder.decoder_gradient`).
-    n_luma : int, default=64
-        Number of leading rows (Y-channel inputs) used.
-
-    Returns
-    -------
-    weights : ndarray of shape (n_hidden,), float64
-        1.0 or 2.0 per hidden unit.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skgrad.iqa import unit_weights
-    >>> g = np.zeros((192, 2))
-    >>> g[:64, 0] = np.linspace(-1, 1, 64)      # flat: kurtosis < 3
-    >>> g[:64, 1] = 0.01; g[5, 1] = 1.0          # one spike: kurtosis > 3
-    >>> unit_weights(g)
-    array([1., 2.])
-    """
-    luma = np.asarray(gradient, dtype=np.float64)[:n_luma].T
-    luma = luma - luma.mean()
-    luma = luma / np.abs(luma).max(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        kurt = stats.kurtosis(luma, axis=1, fisher=False, bias=False)
-    return np.where(kurt > 3, 2.0, 1.0)
-
-
-def _logit_features(patches, gradient, weights):
-    """``[|log(y / (1 - y))| ; angle(log(y / (1 - y)))]`` for ``y = patches @ G``.
-
-    The complex logarithm of a negative real ``r`` is ``log|r| + i pi``; its modulus
-    and argument are computed in real arithmetic: ``|log r|`` and 0 or pi for
-    ``r > 0``, ``sqrt(log|r|^2 + pi^2)`` and ``atan2(pi, log|r|)`` for ``r < 0``.
-    Each hidden unit's values are multiplied by its weight.
-    """
-    y = patches @ gradient                                     # (n_patches, n_hidden)
-    features = np.empty((2,) + y.shape)
-    modulus, argument = features[0], features[1]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        np.subtract(1.0, y, out=modulus)
-        np.divide(y, modulus, out=y)                           # y is now the ratio
-        negative = np.flatnonzero(y < 0)
-        np.abs(y, out=y)
-        np.log(y, out=y)                                       # log|ratio|
-    log_neg = y.ravel()[negative]
-    # angle of a real logit: 0 if >= 0 else pi
-    np.multiply(np.signbit(y), np.pi, out=argument)
-    np.abs(y, out=modulus)
-    modulus.ravel()[negative] = np.sqrt(log_neg * log_neg + np.pi ** 2)
-    argument.ravel()[negative] = np.arctan2(np.pi, log_neg)
-    features *= weights
-    return features.ravel()
 
 
 def _gradient_features(ref_patches, dist_patches, model):
@@ -262,6 +171,7 @@ def gradient_features(*, reference, distorted, model):
     return _gradient_features(*_patch_pair(reference, distorted, model), model)
 
 
+@_single_threaded_blas
 def pooled_score(reference_features, distorted_features, threshold=THRESHOLD,
                  exponent=EXPONENT):
     """Pool two feature vectors into a quality score.
@@ -296,9 +206,10 @@ def pooled_score(reference_features, distorted_features, threshold=THRESHOLD,
         raise ValueError(
             "feature vectors must have the same length; got "
             f"{ref.size} and {dist.size}")
-    ref[ref < threshold] = 0.0
-    dist[dist < threshold] = 0.0
-    return abs(spearman(ref, dist)) ** exponent
+    workspace, partner = workspaces()
+    future = _executor().submit(_threshold_ranks, ref, partner, "pooled", threshold)
+    other = _threshold_ranks(dist, workspace, "pooled", threshold)
+    return _rank_score(future.result(), other, exponent)
 
 
 @_images_by_keyword
@@ -339,7 +250,7 @@ def activation_quality(*, reference, distorted, model):
     >>> activation_quality(reference=ref, distorted=ref, model=model)
     1.0
     """
-    return pooled_score(*activation_features(reference=reference, distorted=distorted, model=model))
+    return _scores(reference, distorted, model, ("unique",))["unique"]
 
 
 @_images_by_keyword
@@ -380,12 +291,10 @@ def gradient_quality(*, reference, distorted, model):
     >>> gradient_quality(reference=ref, distorted=ref, model=model)
     1.0
     """
-    features = gradient_features(reference=reference, distorted=distorted, model=model)
-    return pooled_score(features.reference, features.distorted)
+    return _scores(reference, distorted, model, ("gradient",))["gradient"]
 
 
 @_images_by_keyword
-@_single_threaded_blas
 def quality_scores(*, reference, distorted, model):
     """Both scores of a pair from one preprocessing of each image.
 
@@ -416,8 +325,13 @@ def quality_scores(*, reference, distorted, model):
     >>> quality_scores(reference=ref, distorted=ref, model=model)
     {'unique': 1.0, 'gradient': 1.0}
     """
+    return _scores(reference, distorted, model, ("unique", "gradient"))
+
+
+@_single_threaded_blas
+def _scores(reference, distorted, model, scores):
+    """The named scores of one pair: the features' thresholding, ranking and
+    pooling of :func:`pooled_score`, the reference's side computed once for both
+    scores (:func:`skgrad.iqa._scoring.pair_scores`)."""
     reference, distorted = _check_pair(reference, distorted, model)
-    ref_patches, dist_patches = _patch_pair(reference, distorted, model)
-    gradient = _gradient_features(ref_patches, dist_patches, model)
-    return {"unique": pooled_score(*_activation_features(ref_patches, dist_patches, model)),
-            "gradient": pooled_score(gradient.reference, gradient.distorted)}
+    return pair_scores(reference, distorted, model, scores)

@@ -102,6 +102,18 @@ def test_scores_equal_pooled_features(model, pair):
     assert 0 < expected < 1
 
 
+def test_scores_are_the_pooled_feature_functions_to_the_last_bit(model, pair):
+    """The scores rank the reference's and the distorted image's features in two
+    threads, in reused memory; pooling the public feature vectors gives the same
+    numbers exactly (the same float64 arithmetic)."""
+    reference, distorted = pair
+    feats = gradient_features(reference=reference, distorted=distorted, model=model)
+    assert gradient_quality(reference=reference, distorted=distorted, model=model) == pooled_score(
+        feats.reference, feats.distorted)
+    assert activation_quality(reference=reference, distorted=distorted, model=model) == pooled_score(
+        *activation_features(reference=reference, distorted=distorted, model=model))
+
+
 def test_stronger_distortion_scores_lower(model, pair):
     reference, _ = pair
     rng = np.random.default_rng(7)
