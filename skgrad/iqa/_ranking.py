@@ -35,8 +35,9 @@ from ..metrics._ranks import _uint64_range
 
 
 class Workspace:
-    """Working vectors kept for the next ranking: grown when a longer input comes,
-    never shrunk (about 30 MB for a 512x384 pair with 400 hidden units)."""
+    """Working vectors kept for the next call: grown when a longer input comes,
+    never shrunk (55 MB for a 512x384 image with 400 hidden units; a thread that
+    scores pairs keeps two, one lent to its worker thread)."""
 
     def __init__(self):
         self._buffers = {}
