@@ -85,7 +85,7 @@ def score_pairs(pairs, model, *, n_jobs=None, verbose=False):
         ``-1``: all cores).  Each worker scores the pairs of one reference (or a
         share of them) with one BLAS thread.
     verbose : bool, default=False
-        Show a progress bar (:mod:`tqdm`), advanced as the workers finish their
+        Show a progress bar (``tqdm``), advanced as the workers finish their
         shares of the pairs.
 
     Returns
