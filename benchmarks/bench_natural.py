@@ -165,38 +165,34 @@ def run_seed(seed, n_train, n_test, epochs):
     return rows, (grad, act, test)
 
 
+def _decomposition_rows(images_name, X, grad, act):
+    """Rows of the decomposition table for clean images ``X`` and their level-3 copies."""
+    is_bce = np.char.startswith(grad.get_feature_names_out().astype(str), "bce:")
+    rows = []
+    for name, distort in DISTORTIONS.items():
+        if name == "salt_pepper":
+            continue
+        X_d = distort(X, 3, np.random.RandomState(1))
+        G, G_d = grad.transform(X), grad.transform(X_d)  # once per condition, split by block
+        sets = {"gradients, reconstruction block": (G[:, is_bce], G_d[:, is_bce]),
+                "gradients, KL block": (G[:, ~is_bce], G_d[:, ~is_bce]),
+                "activations": (act.transform(X), act.transform(X_d)), "hand baseline": (hand(X), hand(X_d))}
+        for fname, (F, F_d) in sets.items():
+            rows.append({"images": images_name, "challenge": f"{name} 3", "features": fname,
+                         **decomposition(F, F_d)})
+    return rows
+
+
 def decompose(grad, act, photo_test, seed, epochs, n_digits):
     """The decomposition table on the photo crops and on the demo's digits."""
     from skgrad import ActivationFeatureTransformer, GradientFeatureTransformer
     from skgrad.demo import ood_split
 
-    n_bce = 144 if grad.n_features_out_ > 144 else grad.n_features_out_
-
-    def sets(g, a):
-        return {"gradients, reconstruction block": lambda X: g.transform(X)[:, :n_bce],
-                "gradients, KL block": lambda X: g.transform(X)[:, n_bce:],
-                "activations": a.transform, "hand baseline": hand}
-
-    out = []
-    for name, distort in DISTORTIONS.items():
-        if name == "salt_pepper":
-            continue
-        X_d = distort(photo_test, 3, np.random.RandomState(1))
-        for fname, f in sets(grad, act).items():
-            out.append({"images": "photo crops", "challenge": f"{name} 3", "features": fname,
-                        **decomposition(f(photo_test), f(X_d))})
     split = ood_split(seed, n_autoencoder=2000, n_classifier=10, n_test=n_digits, levels=(3,))
     g = GradientFeatureTransformer(random_state=seed, **({} if epochs is None else {"epochs": epochs})).fit(split.X_ae)
     a = ActivationFeatureTransformer(g.module_, epochs=0).fit(split.X_ae[:2])
-    digits = split.X_test[:n_digits]
-    for name, distort in DISTORTIONS.items():
-        if name == "salt_pepper":
-            continue
-        X_d = distort(digits, 3, np.random.RandomState(1))
-        for fname, f in sets(g, a).items():
-            out.append({"images": "digits", "challenge": f"{name} 3", "features": fname,
-                        **decomposition(f(digits), f(X_d))})
-    return out
+    return (_decomposition_rows("photo crops", photo_test, grad, act)
+            + _decomposition_rows("digits", split.X_test[:n_digits], g, a))
 
 
 def main(argv=None):
@@ -226,7 +222,7 @@ def main(argv=None):
               + " / ".join(f"{m:.3f}" for m in means))
     if "decomposition" in record:
         print(f"\nshare of the standardised features' variance (seed {seeds[0]}, level 3)")
-        print(f"{'images':12s} {'distortion':12s} {'features':34s} {'content':>8s} {'distortion':>11s} {'interaction':>12s}")
+        print(f"{'images':12s} {'challenge':12s} {'features':34s} {'content':>8s} {'distortion':>11s} {'interaction':>12s}")
         for r in record["decomposition"]:
             print(f"{r['images']:12s} {r['challenge']:12s} {r['features']:34s} {r['content']:8.3f} "
                   f"{r['distortion']:11.3f} {r['interaction']:12.3f}")

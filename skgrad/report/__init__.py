@@ -29,11 +29,9 @@ global backend switch); without matplotlib the report is written without them.
 """
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
 
 from ._cure import write_cure_report
+from ._files import atomic_write, start_report
 from ._html import _html
 from ._plots import plot_iqa_levels, plot_ood_auroc, plot_ood_roc, plot_training
 from ._text import format_summary, to_jsonable
@@ -57,14 +55,9 @@ def write_report(results, output):
     Path
         The path of ``report.html``.
     """
-    out = Path(output)
-    out.mkdir(parents=True, exist_ok=True)
-    clean = to_jsonable(results)
-    _atomic_write(out / "metrics.json", json.dumps(clean, indent=1, allow_nan=False))
+    out, can_plot = start_report(results, output)
     images = {}
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
+    if not can_plot:
         images["missing"] = "matplotlib is not installed: the report has no plots (pip install matplotlib)"
     else:
         for name, plot, part in (("training", plot_training, "ood"), ("ood_auroc", plot_ood_auroc, "ood"), ("ood_roc", plot_ood_roc, "ood"),
@@ -74,11 +67,6 @@ def write_report(results, output):
             path = out / f"{name}.png"
             plot(results[part], path)
             images[name] = path
-    _atomic_write(out / "report.html", _html(results, images))
+    atomic_write(out / "report.html", _html(results, images))
     return out / "report.html"
 
-
-def _atomic_write(path, text):
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import html
-import json
-from pathlib import Path
 
+from ._files import atomic_write, start_report
 from ._html import _CSS, _html_table, _img
 from ._plots import _new_figure
-from ._text import _fmt, to_jsonable
+from ._text import _fmt
 
 __all__ = ["write_cure_report"]
 
@@ -146,18 +145,10 @@ def write_cure_report(results, output):
     Path
         The path of ``report.html``.
     """
-    from . import _atomic_write
-
-    out = Path(output)
-    out.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out / "metrics.json", json.dumps(to_jsonable(results), indent=1, allow_nan=False))
+    out, can_plot = start_report(results, output)
     image = None
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        pass
-    else:
+    if can_plot:
         image = out / "cure_accuracy.png"
         _plot_accuracy(results, image)
-    _atomic_write(out / "report.html", _html(results, image))
+    atomic_write(out / "report.html", _html(results, image))
     return out / "report.html"
