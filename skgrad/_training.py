@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
-from .losses import bce_floor, per_sample_loss, split_output
+from .losses import loss_floor, per_sample_loss, split_output
 
 __all__ = ["train_autoencoder", "mean_loss"]
 
@@ -25,13 +25,12 @@ def _progress(iterable=None, *, enabled, **kwargs):
 
 
 def _floor_total(data, losses, batch_size):
-    """The summed floor of ``data``'s losses (:func:`skgrad.losses.bce_floor` for ``"bce"``,
-    0 for the others), one value per sample: it does not change while the model trains,
-    so it is computed once per fit, in chunks, instead of once per batch and epoch."""
-    if "bce" not in losses:
-        return torch.zeros(data.shape[0], device=data.device)
+    """The summed floor of ``data``'s losses (:func:`skgrad.losses.loss_floor`), one value per
+    sample: it does not change while the model trains, so it is computed once per fit, in
+    chunks, instead of once per batch and epoch."""
     step = max(int(batch_size), 1024)
-    return torch.cat([bce_floor(data[s : s + step]) for s in range(0, data.shape[0], step)])
+    return torch.cat([sum(loss_floor(l, data[s : s + step]) for l in losses)
+                      for s in range(0, data.shape[0], step)])
 
 
 def mean_loss(module, data, losses, batch_size, floor=None):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 
-__all__ = ["bce", "bce_floor", "mse", "kld", "excess_loss", "LOSSES", "RECONSTRUCTION_LOSSES", "check_loss",
+__all__ = ["bce", "bce_floor", "mse", "kld", "excess_loss", "loss_floor", "LOSSES", "RECONSTRUCTION_LOSSES", "check_loss",
            "split_output"]
 
 
@@ -79,11 +79,21 @@ def split_output(out):
     return out, None, None
 
 
+def loss_floor(name, x):
+    """The least value of the per-sample loss ``name`` for inputs ``x``: :func:`bce_floor` for
+    ``"bce"``, 0 for the others.
+
+    >>> import torch
+    >>> loss_floor("mse", torch.full((2, 3), 0.5))
+    tensor([0., 0.])
+    """
+    return bce_floor(x) if name == "bce" else x.new_zeros(x.shape[0])
+
+
 def excess_loss(name, out, x):
-    """The per-sample loss ``name`` above the loss's floor: ``bce`` minus :func:`bce_floor`; the
-    other losses as they are (their floor is 0).  Same gradients as the loss itself."""
-    value = per_sample_loss(name, out, x)
-    return value - bce_floor(x) if name == "bce" else value
+    """The per-sample loss ``name`` above the loss's floor (:func:`loss_floor`): ``bce`` minus
+    :func:`bce_floor`; the other losses as they are.  Same gradients as the loss itself."""
+    return per_sample_loss(name, out, x) - loss_floor(name, x)
 
 
 def per_sample_loss(name, out, x):
