@@ -207,7 +207,7 @@ def section_vae(args):
 
 
 def section_cae(args):
-    n = max(256, args.n // 8)
+    n = max(min(256, args.n), args.n // 8)   # 512 for the default --n; --n 64 (a smoke run): 64
     X = np.random.RandomState(1).randint(0, 256, (n, 64, 64, 3), dtype=np.uint8)
     est = GradientFeatureTransformer(module="cae", layers=["decoder.4.weight", "encoder.4.weight"], loss="bce",
                                      epochs=1, batch_size=args.batch_size, random_state=0, device=DEVICE).fit(X[:256])

@@ -58,7 +58,8 @@ def pytest_terminal_summary(terminalreporter):
 #: README and the docs pages as written, the demo, the examples, CLI runs in subprocesses,
 #: the persistence fuzzer, a dask cluster), most expensive first.  They are collected
 #: first, so that with two pytest-xdist workers a long test never starts when the other
-#: worker has nothing left to do (longest-first keeps the two workers' ends together).
+#: worker has nothing left to do: longest first, with ``--dist worksteal`` (the Makefile's)
+#: moving queued short tests to whichever worker falls idle, keeps the two ends together.
 HEAVY_FIRST = ("tests/test_readme.py", "tests/test_cli.py", "tests/iqa/test_paired.py", "tests/test_docs.py",
                "tests/test_examples.py", "tests/test_persistence_fuzz.py", "tests/test_dask.py",
                "tests/test_outlier.py", "tests/test_benchmarks.py", "tests/test_pipelines.py")
