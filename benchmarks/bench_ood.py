@@ -13,6 +13,10 @@ autoencoder split; every classifier variant reads that module:
   gradient of down.6.weight), ``grad_bce`` and ``grad_kld`` their halves;
 - ``activations``: the latent mean of the same network;
 - ``recon_error``: the per-image BCE (one number);
+- ``hand_clf``: no autoencoder, the 3 hand-made numbers of ``hand_stats`` (below)
+  through the same classifier: what the protocol allows any classifier trained on
+  its one outlier type (a type that moves images the other way, e.g. exposure's
+  sharper strokes against blur, scores below 0.5 for every such classifier);
 
 each with ``StandardScaler + LogisticRegression`` trained on clean vs the
 protocol's single training outlier type, and scored by AUROC (mean over the
@@ -46,6 +50,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 import ood_protocols  # noqa: E402
+from check_your_images import hand_features  # noqa: E402
 from skgrad import ActivationFeatureTransformer, GradientFeatureTransformer  # noqa: E402
 from skgrad.losses import bce, split_output  # noqa: E402
 
@@ -53,13 +58,14 @@ SETTINGS = {
     "new": {},
     "old": {"epochs": 10, "learning_rate": 1e-3, "early_stopping": False},
 }
-CLASSIFIER_VARIANTS = ("grad_both", "grad_bce", "grad_kld", "activations", "recon_error")
+CLASSIFIER_VARIANTS = ("grad_both", "grad_bce", "grad_kld", "activations", "recon_error", "hand_clf")
 LABELS = {
     "grad_both": "both gradients (paper)",
     "grad_bce": "grad. reconstruction (bce, up.6.weight)",
     "grad_kld": "grad. KL (kld, down.6.weight)",
     "activations": "activations (latent mean)",
     "recon_error": "reconstruction error (bce)",
+    "hand_clf": "3 hand-made numbers per image through the same classifier (no autoencoder)",
     "one_class": "one-class GradientOutlierDetector (defaults)",
     "one_class_old": "one-class, former defaults (2 blocks, norms+directions, 10 epochs)",
     "act_mahalanobis": "one-class on activations (Mahalanobis of the latent mean)",
@@ -111,6 +117,7 @@ def extractors(gft):
         "grad_kld": lambda X: grads(X)[:, ~bce_cols],
         "activations": act.transform,
         "recon_error": lambda X: recon_error(gft, X),
+        "hand_clf": hand_features,
     }
 
 
@@ -280,7 +287,7 @@ def print_tables(runs, summary, args):
                   f"({n['score_s']:.2f} s vs {o['score_s']:.2f} s for the clean test split)")
         # per type, new setting (or the first one), mean over seeds
         s = order[0]
-        shown = [v for v in ("grad_both", "activations", "recon_error", "one_class", "one_class_old",
+        shown = [v for v in ("grad_both", "activations", "recon_error", "hand_clf", "one_class", "one_class_old",
                              "act_mahalanobis", "recon_one_class", "iforest", "pyod_ae", "hand_stats")
                  if v in settings[s]]
         types = list(dict.fromkeys(t for r in runs if r["protocol"] == pname for t in r["by_type"]))
