@@ -49,5 +49,6 @@ docs: $(VENV)/.installed-test
 bench: $(VENV)/.installed-examples
 	$(PY) benchmarks/bench_gradients.py
 
+# everything the targets above write: the venv, the report, and what `make docs` generates
 clean:
-	rm -rf $(VENV) docs/_build $(REPORT) *.egg-info
+	rm -rf $(VENV) $(REPORT) *.egg-info docs/_build docs/generated docs/auto_examples docs/sg_execution_times.rst

@@ -426,3 +426,29 @@ def test_one_doc_set_without_internal_notes():
             assert note not in text, f"{page.name} holds an internal note: {note!r}"
         private = re.findall(r"skgrad\._[a-z]\w*", text)  # a private module named to users
         assert not private, f"{page.name} sends users to private modules: {private}"
+
+
+def test_make_clean_removes_what_make_docs_writes(tmp_path):
+    """``make clean`` removes every generated docs path that .gitignore lists (the build,
+    autosummary's stubs, the gallery), so that a cleaned checkout builds from scratch."""
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed")
+    ignored = [line.strip().strip("/") for line in (ROOT / ".gitignore").read_text().splitlines()
+               if line.strip().startswith("docs/")]
+    assert ignored, ".gitignore lists no docs output"
+    # a copy of the Makefile in an empty folder holding those paths: `make clean` runs for real
+    shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
+    for path in ignored:
+        target = tmp_path / path
+        if target.suffix:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text("generated")
+        else:
+            (target / "sub").mkdir(parents=True)
+    (tmp_path / "docs" / "index.rst").write_text("kept")
+    proc = subprocess.run([make, "clean"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    left = [path for path in ignored if (tmp_path / path).exists()]
+    assert not left, f"make clean leaves {left}"
+    assert (tmp_path / "docs" / "index.rst").read_text() == "kept"
