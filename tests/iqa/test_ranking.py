@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 
 from skgrad.iqa import SparsePatchAutoencoder, gradient_quality, pooled_score, quality_scores
-from skgrad.iqa._ranking import Workspace, centred_ranks, rank_correlation
+from skgrad.metrics._ranks import Workspace, centred_ranks, rank_correlation
 from skgrad.metrics._correlation import spearman
 from skgrad.metrics._ranks import average_ranks
 
