@@ -1,4 +1,4 @@
-"""The ranks behind the pooled scores (skgrad.iqa._ranking) against scipy and the
+"""The ranks behind the pooled scores (skgrad.metrics._ranks.centred_ranks) against scipy and the
 project's general ranking, bit for bit, and the scores' rank correlation against
 skgrad.metrics.spearman."""
 from concurrent.futures import ThreadPoolExecutor
