@@ -174,8 +174,14 @@ def _sorted_order(values, workspace, keep=None, m=None):
     inverted = workspace.get("flags", n + 1, np.bool_)[:max(m - 1, 0)]
     if np.less(ordered[1:], ordered[:-1], out=inverted).any():
         # values equal but for the index's bits, out of order
-        image = _order_keys(values, np.empty(n, np.uint64)) if negative else values.view(np.uint64)
-        _resort_runs(values, image, order, mask, np.flatnonzero(inverted))
+        bad = np.flatnonzero(inverted)
+        if bad.size > max(256, m // 64):  # too many runs for a loop: one exact sort of
+            order[:] = order[np.argsort(ordered, kind="stable")]  # the nearly sorted values
+        else:
+            image = values.view(np.uint64)
+            if negative:
+                image = _order_keys(values, np.empty(n, np.uint64))
+            _resort_runs(values, image, order, mask, bad)
         np.take(values, order, out=ordered, mode="clip")
     return order, ordered
 
