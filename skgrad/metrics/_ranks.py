@@ -28,8 +28,8 @@ on the 2-core development machine), and the values that many entries hold exactl
 Measured gain, ``python benchmarks/bench_ranks.py --weights
 ImageNet_Weights_YGCr.mat`` (both methods interleaved in one run, median of 15,
 the real feature vectors of a 512x384 pair and the authors' weights; 2 CPU
-cores, x86-64, numpy 2.4.6, a machine loaded by other jobs; two runs,
-2026-11-30):
+cores, x86-64, numpy 2.4.6, a machine loaded by other jobs; the range of four
+runs, 2026-11-30):
 
 =================  ========  =================  ========================  ===========
 input              values    ``average_ranks``  ``scipy.stats.rankdata``  ratio
