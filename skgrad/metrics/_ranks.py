@@ -35,7 +35,7 @@ runs, 2026-11-30):
 input              values    ``average_ranks``  ``scipy.stats.rankdata``  ratio
 =================  ========  =================  ========================  ===========
 gradient features  614,400   53-68 ms           77-88 ms                  1.30-1.46x
-UNIQUE features    307,200   20-21 ms           34-35 ms                  1.71x
+UNIQUE features    307,200   20-25 ms           34-39 ms                  1.54-1.71x
 =================  ========  =================  ========================  ===========
 
 End to end, one ``gradient_quality`` call on that machine, loaded by other
