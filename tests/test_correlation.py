@@ -10,7 +10,7 @@ from skgrad.metrics import psnr, srocc
 from skgrad.metrics._correlation import pearson, spearman
 from skgrad.metrics._ranks import argsort as _argsort
 from skgrad.metrics._ranks import average_ranks as _average_ranks
-from skgrad.metrics._ranks import average_ranks_pair
+from skgrad.metrics._ranks import Workspace, average_ranks_pair, centred_ranks
 
 _spearman = spearman
 
@@ -52,6 +52,49 @@ def test_argsort_resolves_near_ties_in_long_vectors():
     order = _argsort(x)
     assert np.all(np.diff(x[order]) >= 0)
     np.testing.assert_array_equal(_average_ranks(x), stats.rankdata(x))
+
+
+EDGE_VECTORS = {
+    "empty": [],
+    "one": [-3.5],
+    "two tied zeros": [-0.0, 0.0],
+    "two": [0.0, -1e-300],
+    "signed zeros, ties, infinities": [0.0, -0.0, 2.0, -np.inf, -2.0, np.inf, -0.0, 2.0, -2.0,
+                                       np.inf, 5e-324, -5e-324, 0.0, -np.inf, 1.0],
+    "all equal negatives": [-7.25] * 5,
+    "no negatives but -0.0": [1.0, -0.0, 0.0, 2.0, -0.0, 0.5],
+}
+
+
+@pytest.mark.parametrize("values", EDGE_VECTORS.values(), ids=EDGE_VECTORS.keys())
+def test_average_ranks_of_edge_vectors_are_rankdata(values):
+    """-0.0 and 0.0 tie, as in rankdata; infinities, subnormals, lengths 0 to 2."""
+    x = np.array(values, dtype=np.float64)
+    ranks = _average_ranks(x)
+    assert ranks.dtype == np.float64 and ranks.shape == x.shape
+    np.testing.assert_array_equal(ranks, stats.rankdata(x))
+    ordered = x[_argsort(x)]
+    assert np.all(ordered[1:] >= ordered[:-1])       # (np.diff of two infinities is nan)
+    np.testing.assert_array_equal(centred_ranks(x, Workspace(), np.empty(x.size), (0.0, 2.0)),
+                                  stats.rankdata(x) - (x.size + 1) / 2)
+
+
+# few inversions (runs found around each), more (runs found at once), very many
+# (one exact sort of everything)
+@pytest.mark.parametrize("n_base, n_random", [(20, 10), (1000, 70_000), (3000, 1000)])
+def test_near_ties_of_negative_values_are_resolved(n_base, n_random):
+    """Negative keys are the values' bits flipped: their truncation mixes up
+    neighbours 1 ulp apart too, and the runs are re-sorted exactly."""
+    rng = np.random.default_rng(7)
+    base = -rng.random(n_base) - 1.0
+    x = np.concatenate([base, np.nextafter(base, 0), np.nextafter(base, -2),
+                        rng.normal(size=n_random), [-0.0, 0.0, -np.inf, np.inf]])
+    rng.shuffle(x)
+    ordered = x[_argsort(x)]
+    assert np.all(ordered[1:] >= ordered[:-1])
+    np.testing.assert_array_equal(_average_ranks(x), stats.rankdata(x))
+    np.testing.assert_array_equal(centred_ranks(x, Workspace(), np.empty(x.size), (0.0,)),
+                                  stats.rankdata(x) - (x.size + 1) / 2)
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -13,20 +13,21 @@ equal bit for bit.
 The score is ``|Spearman(reference, distorted)| ** 10`` of the thresholded feature
 vectors, and Spearman's rho is Pearson's correlation of the average ranks (as
 :func:`skgrad.metrics.spearman` computes it): each vector is ranked on its own
-(:mod:`._ranking`), so that a reference is ranked once.  Ranking is the largest
+(:func:`skgrad.metrics._ranks.centred_ranks`, in the working memory of
+:func:`workspaces`), so that a reference is ranked once.  Ranking is the largest
 cost of a score: a 512x384 pair with the authors' 400-unit model has 614,400
 gradient and 307,200 activation features per image.
 """
 from collections import namedtuple
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import lru_cache
+import threading
 
 import numpy as np
 from scipy import stats
 
-from ..metrics._ranks import _uint64_range, average_ranks
+from ..metrics._ranks import Workspace, _uint64_range, centred_ranks, rank_correlation
 from ._preprocess import prepare_patches
-from ._ranking import MAX_SIZE, Workspace, centred_ranks, rank_correlation, workspaces
 
 #: Feature values below this are set to 0 before pooling (a suppression mechanism).
 THRESHOLD = 0.025
@@ -42,6 +43,21 @@ Reference.__doc__ = """What a score needs of a reference image, computed once.
 maps each score name to the centred average ranks of the reference's thresholded
 features (None where Spearman's rho is undefined).
 """
+
+
+_LOCAL = threading.local()
+
+
+def workspaces():
+    """This thread's two :class:`~skgrad.metrics._ranks.Workspace` objects: one for
+    its own image of a pair, one lent to the worker thread that processes the other
+    image (so two calling threads never share one).  Ranking the pooled features is
+    most of a score's cost, and much of that was fresh memory (the kernel zeroes
+    every new page): the vectors of a workspace serve every pair of a database."""
+    pair = getattr(_LOCAL, "pair", None)
+    if pair is None:
+        pair = _LOCAL.pair = (Workspace(), Workspace())
+    return pair
 
 
 def unit_weights(gradient, n_luma=64):
@@ -91,7 +107,7 @@ def _logit_features(patches, gradient, weights, workspace=None):
     and argument are computed in real arithmetic: ``|log r|`` and 0 or pi for
     ``r > 0``, ``sqrt(log|r|^2 + pi^2)`` and ``atan2(pi, log|r|)`` for ``r < 0``.
     Each hidden unit's values are multiplied by its weight.  With a ``workspace``
-    the result and the temporaries are its vectors (see :mod:`._ranking`), else new
+    the result and the temporaries are its vectors (see :func:`workspaces`), else new
     arrays.
     """
     shape = (patches.shape[0], gradient.shape[1])              # (n_patches, n_hidden)
@@ -125,25 +141,22 @@ def _logit_features(patches, gradient, weights, workspace=None):
 
 
 #: Values that many thresholded features hold exactly, by score (see
-#: :func:`._ranking.centred_ranks`): 0, and the argument ``pi * w`` of a positive
-#: logit (a quarter of the gradient features) for the unit weights ``w`` 1 and 2.
+#: :func:`skgrad.metrics._ranks.centred_ranks`): 0, and the argument ``pi * w`` of
+#: a positive logit (a quarter of the gradient features) for the unit weights ``w``
+#: 1 and 2.
 COMMON = {"gradient": (0.0, np.pi, 2 * np.pi), "unique": (0.0,)}
 
 
 def _threshold_ranks(features, workspace, name, threshold=THRESHOLD):
-    """Centred average ranks (:func:`._ranking.centred_ranks`) of a float64 feature
-    vector after its values below ``threshold`` are set to 0 -- in place:
-    ``features`` is the caller's scratch array.  The ranks are ``workspace``'s
+    """Centred average ranks (:func:`skgrad.metrics._ranks.centred_ranks`) of a
+    float64 feature vector after its values below ``threshold`` are set to 0 -- in
+    place: ``features`` is the caller's scratch array.  The ranks are ``workspace``'s
     vector ``"ranks:" + name``; None where Spearman's rho is undefined (a NaN, as
     :func:`skgrad.metrics.spearman` decides)."""
     below = np.less(features, threshold, out=workspace.get("mask", features.size, np.bool_))
     np.copyto(features, 0.0, where=below)       # -0.0 and -inf too
     if np.isnan(features, out=below).any():
         return None
-    if threshold <= 0 or features.size > MAX_SIZE:
-        # values in [threshold, 0] keep their sign: the general ranking
-        ranks = average_ranks(features)
-        return np.subtract(ranks, ranks.mean(), out=ranks)
     return centred_ranks(features, workspace,
                          workspace.get("ranks:" + name, features.size, np.float64),
                          COMMON.get(name, (0.0,)))

@@ -26,9 +26,8 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from ._preprocess import _check_rgb_uint8, _single_threaded_blas
-from ._ranking import workspaces
 from ._scoring import (EXPONENT, THRESHOLD, _both, _executor, _logit_features, _patches,
-                       _rank_score, _threshold_ranks, pair_scores, unit_weights)
+                       _rank_score, _threshold_ranks, pair_scores, unit_weights, workspaces)
 
 __all__ = ["activation_quality", "gradient_quality", "quality_scores", "activation_features",
            "gradient_features", "unit_weights", "pooled_score", "GradientFeatures"]

@@ -1,4 +1,4 @@
-"""The ranks behind the pooled scores (skgrad.iqa._ranking) against scipy and the
+"""The ranks behind the pooled scores (skgrad.metrics._ranks.centred_ranks) against scipy and the
 project's general ranking, bit for bit, and the scores' rank correlation against
 skgrad.metrics.spearman."""
 from concurrent.futures import ThreadPoolExecutor
@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 
 from skgrad.iqa import SparsePatchAutoencoder, gradient_quality, pooled_score, quality_scores
-from skgrad.iqa._ranking import Workspace, centred_ranks, rank_correlation
+from skgrad.metrics._ranks import Workspace, centred_ranks, rank_correlation
 from skgrad.metrics._correlation import spearman
 from skgrad.metrics._ranks import average_ranks
 
