@@ -88,8 +88,8 @@ def test_rank_correlation_is_spearman(seed):
     assert np.isnan(rank_correlation(rx[:1], ry[:1]))
 
 
-def test_pooled_score_with_negative_threshold_takes_the_general_ranking():
-    """Values in [threshold, 0) keep their sign: the bit-pattern keys do not apply."""
+def test_pooled_score_with_negative_threshold_ranks_negative_values():
+    """Values in [threshold, 0) keep their sign: the keys must order negative values too."""
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=500), rng.normal(size=500)
     a_t, b_t = np.where(a < -0.5, 0, a), np.where(b < -0.5, 0, b)
