@@ -29,11 +29,19 @@ Usage::
 
     python benchmarks/bench_natural.py --seeds 0 1 2 --decompose   # about 15 min on 2 cores
     python benchmarks/bench_natural.py --quick                      # a smoke run, seconds
+    python benchmarks/bench_natural.py --levers --seeds 0 1 2       # the levers instead (natural_levers.py)
+    python benchmarks/bench_natural.py --levers c --seeds 0         # one lever: a, b or c
+
+``--levers`` replaces the rows above by the levers of ``benchmarks/natural_levers.py``
+(a: per-sample normalisation of the gradient, b: scoring patches and pooling, c:
+GradCon-style training), one-class,
+beside the same hand baseline.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import warnings
@@ -199,6 +207,9 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--decompose", action="store_true", help="add the variance decomposition (seed of the first run)")
+    p.add_argument("--levers", nargs="*", choices=["a", "b", "c"], default=None,
+                   help="the levers of natural_levers.py instead of the routes: a (normalisation), "
+                        "b (patches), c (GradCon training); none named: all three")
     p.add_argument("--quick", action="store_true", help="a smoke run: 300 crops, 2 epochs, one seed")
     p.add_argument("--json", default=None, help="also write every number to this file")
     args = p.parse_args(argv)
@@ -209,16 +220,26 @@ def main(argv=None):
     t0 = time.perf_counter()
     per_seed, record = {}, {"seeds": seeds, "runs": {}}
     for seed in seeds:
-        rows, models = run_seed(seed, n_train, n_test, epochs)
+        if args.levers is not None:
+            sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+            from natural_levers import run_levers
+
+            bench = argparse.Namespace(protocol=protocol, evaluate=evaluate, hand=hand,
+                                       mahalanobis_score=mahalanobis_score)
+            rows, models = run_levers(bench, seed, n_train, n_test, epochs, args.quick,
+                                      args.levers or ("a", "b", "c")), None
+        else:
+            rows, models = run_seed(seed, n_train, n_test, epochs)
         record["runs"][seed] = rows
         for name, aucs in rows.items():
             per_seed.setdefault(name, []).append(float(np.mean(list(aucs.values()))))
-        if args.decompose and seed == seeds[0]:
+        if args.decompose and models is not None and seed == seeds[0]:
             record["decomposition"] = decompose(*models, seed, epochs, n_digits)
     print(f"photo crops, 32x32; {n_train} clean to fit, {n_test} clean against 12 distorted sets; seeds {seeds}\n")
-    print(f"{'method':26s} {'mean AUROC':>12s}   per seed")
+    width = max(26, *map(len, per_seed))
+    print(f"{'method':{width}s} {'mean AUROC':>12s}   per seed")
     for name, means in per_seed.items():
-        print(f"{name:26s} {np.mean(means):6.3f} +- {np.std(means):.3f}   "
+        print(f"{name:{width}s} {np.mean(means):6.3f} +- {np.std(means):.3f}   "
               + " / ".join(f"{m:.3f}" for m in means))
     if "decomposition" in record:
         print(f"\nshare of the standardised features' variance (seed {seeds[0]}, level 3)")

@@ -86,6 +86,18 @@ def test_natural_decomposition_against_hand_built_layouts():
     assert all(type(v) is float for v in decomposition(content.astype(np.float32), content[::-1].astype(np.float32)).values())
 
 
+def test_natural_levers_patches_are_the_crops_windows():
+    """natural_levers.patches, against slices taken one window at a time (row by row, then
+    column by column, as the per-crop pooling assumes), on distinct values so a swap shows."""
+    patches = _load("natural_levers").patches
+    X = np.arange(2 * 32 * 24 * 3).reshape(2, 32, 24, 3)
+    P = patches(X, size=16, stride=8)
+    windows = [(r, c) for r in (0, 8, 16) for c in (0, 8)]
+    assert P.shape == (2, len(windows), 16, 16, 3)
+    for k, (r, c) in enumerate(windows):
+        np.testing.assert_array_equal(P[:, k], X[:, r:r + 16, c:c + 16])
+
+
 def test_gpu_check_runs_every_section_on_the_cpu():
     """benchmarks/gpu_check.sh, the one command for a GPU, on its --device cpu path at
     tiny sizes: the gradient benchmark's two ratios, the fit/transform check against
