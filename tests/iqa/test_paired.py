@@ -222,14 +222,23 @@ def test_fitted_model_is_used_as_is(photos, model):
     np.testing.assert_array_equal(frozen.transform(X), pgt.transform(X))
 
 
-def test_model_none_fits_on_distinct_references(photos):
+def test_model_none_fits_on_distinct_references(photos, monkeypatch):
+    import skgrad.iqa.paired as paired
+
     small = [_crop(p, 96, 72) for p in photos]
     X = np.asarray([[small[0], small[0]], [small[0], small[1]], [small[1], small[0]]])
     pgt = PairedGradientTransformer(scales=(1,), random_state=0).fit(X)
     assert pgt.n_training_references_ == 2
-    assert pgt.model_.n_hidden == 100 and pgt.model_.n_iter_ >= 1
-    again = PairedGradientTransformer(scales=(1,), random_state=0).fit(X)
-    np.testing.assert_array_equal(again.model_.W1_, pgt.model_.W1_)
+    params = pgt.model_.get_params()
+    assert {k: params[k] for k in paired.DEFAULT_AUTOENCODER} == paired.DEFAULT_AUTOENCODER
+    assert pgt.model_.n_iter_ >= 1 and pgt.model_.random_state == 0
+    # the seed reaches the model: the same random_state, the same weights; another, others
+    # (at 5 L-BFGS iterations: seeding does not need the default's 100, fitted above)
+    monkeypatch.setitem(paired.DEFAULT_AUTOENCODER, "max_iter", 5)
+    first, again, other = (PairedGradientTransformer(scales=(1,), random_state=seed).fit(X) for seed in (0, 0, 1))
+    assert first.model_.max_iter == 5
+    np.testing.assert_array_equal(again.model_.W1_, first.model_.W1_)
+    assert not np.array_equal(other.model_.W1_, first.model_.W1_)
 
 
 def test_authors_weights_from_path_match_octave(shared_dir):
