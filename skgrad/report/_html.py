@@ -93,7 +93,10 @@ def _html(results, images):
         f"BCE + KL with Adam (learning rate {model.get('learning_rate', 0):g}): "
         + (f"{model['n_epochs']} epochs ran (at most {model['epochs']}; training stops when the loss of held-out "
            f"clean digits has not improved for {model.get('n_iter_no_change', 10)} epochs) and the weights of epoch {model['best_epoch']}, "
-           "the lowest validation loss, were kept" if model.get("early_stopping") and model.get("n_epochs") is not None
+           "the lowest validation loss, were kept"
+           + ("; the validation loss was still falling when this quick run's cap of epochs stopped it "
+              "(the full demo, <code>skgrad demo</code>, trains to convergence)" if model.get("converged") is False else "")
+           if model.get("early_stopping") and model.get("n_epochs") is not None
            else f"{model['epochs']} epochs")
         + ". Features of each image:</p><ul>"
         f"<li><b>gradients</b>: the per-sample gradient of the reconstruction loss (BCE) w.r.t. the last decoder "
