@@ -35,31 +35,24 @@ def progress_enabled(args):
 
 
 # ------------------------------------------------------------------ option types
-def _int(low, what):
+def bounded(convert, ok, what):
+    """An argparse ``type``: ``convert(text)`` when it succeeds and ``ok`` accepts the
+    value, else the one message ``must be <what>, got <text>``."""
     def parse(text):
         try:
-            value = int(text)
+            value = convert(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
-        if value < low:
+            value = None
+        if value is None or not ok(value):
             raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
         return value
 
     return parse
 
 
-positive_int = _int(1, "a positive integer")
-nonnegative_int = _int(0, "an integer >= 0")
-
-
-def random_state(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer seed, got {text!r}") from None
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"must be an integer seed in [0, 2**32), got {text!r}")
-    return value
+positive_int = bounded(int, lambda v: v >= 1, "a positive integer")
+nonnegative_int = bounded(int, lambda v: v >= 0, "an integer >= 0")
+random_state = bounded(int, lambda v: 0 <= v < 2**32, "an integer seed in [0, 2**32)")
 
 
 class Given(argparse.Action):

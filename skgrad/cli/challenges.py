@@ -1,42 +1,16 @@
 """``skgrad challenges``: a CURE-TSR-style benchmark from any folder of images."""
 from __future__ import annotations
 
-import argparse
 import time
 
-from ._common import CLIError, check_dir, one_line, progress_enabled
+from ._common import CLIError, bounded, check_dir, one_line, progress_enabled
 
 HELP = "write a CURE-TSR-style benchmark (12 challenge types x 5 levels) from a folder of images"
 
 
-def _fraction(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number in (0, 1), got {text!r}") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"must be a number in (0, 1), got {text!r}")
-    return value
-
-
-def _size(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 8, got {text!r}") from None
-    if value < 8:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 8, got {text!r}")
-    return value
-
-
-def _code(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a challenge code 1..12, got {text!r}") from None
-    if not 1 <= value <= 12:
-        raise argparse.ArgumentTypeError(f"must be a challenge code 1..12, got {text!r}")
-    return value
+_fraction = bounded(float, lambda v: 0 < v < 1, "a number in (0, 1)")
+_size = bounded(int, lambda v: v >= 8, "an integer >= 8")
+_code = bounded(int, lambda v: 1 <= v <= 12, "a challenge code 1..12")
 
 
 def add_parser(sub, common):
