@@ -219,15 +219,17 @@ def main(argv=None):
         n_train, n_test, epochs, seeds, n_digits = 300, 120, 2, seeds[:1], 60
     t0 = time.perf_counter()
     per_seed, record = {}, {"seeds": seeds, "runs": {}}
+    if args.levers is not None:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from natural_levers import LEVERS, run_levers
+
+        # this script's protocol and scores, handed over (natural_levers does not import this script)
+        bench = argparse.Namespace(protocol=protocol, evaluate=evaluate, hand=hand,
+                                   mahalanobis_score=mahalanobis_score)
     for seed in seeds:
         if args.levers is not None:
-            sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-            from natural_levers import run_levers
-
-            bench = argparse.Namespace(protocol=protocol, evaluate=evaluate, hand=hand,
-                                       mahalanobis_score=mahalanobis_score)
             rows, models = run_levers(bench, seed, n_train, n_test, epochs, args.quick,
-                                      args.levers or ("a", "b", "c")), None
+                                      args.levers or LEVERS), None
         else:
             rows, models = run_seed(seed, n_train, n_test, epochs)
         record["runs"][seed] = rows

@@ -69,10 +69,6 @@ def patches(X, size=PATCH, stride=STRIDE):
     return np.stack(out, 1)
 
 
-def _mahalanobis(bench, F_clean):
-    return bench.mahalanobis_score(F_clean)
-
-
 def normalisation_rows(bench, train, test, seed, epochs):
     """Lever (a): per-sample normalisation of the gradient, six one-class rows."""
     from skgrad import GradientFeatureTransformer
@@ -109,7 +105,7 @@ def normalisation_rows(bench, train, test, seed, epochs):
     held_out = raw(train[int(0.8 * n):])
     rows = {}
     for name, f in features.items():
-        score = _mahalanobis(bench, f(held_out))
+        score = bench.mahalanobis_score(f(held_out))
         rows[name] = bench.evaluate(lambda X, f=f, score=score: score(f(raw(X))), test, seed)
     return rows
 
@@ -161,7 +157,7 @@ def sparse_patch_rows(bench, train, test, seed, n_patches, max_iter):
     g_ours = np.exp(patch_features(test[:1])[0][0, 0])
     assert np.isclose(g_ref, g_ours, rtol=1e-6), (g_ref, g_ours)
 
-    score = _mahalanobis(bench, patch_features(train[int(0.8 * n):])[0])
+    score = bench.mahalanobis_score(patch_features(train[int(0.8 * n):])[0])
 
     def patch_scores(X):
         F, shape = patch_features(X)
@@ -234,7 +230,7 @@ def gradcon_rows(bench, train, test, seed, epochs, train_weight=0.03, score_weig
 
     held_out = mse_and_cosine(train[int(0.8 * n):])
     feats = lambda r: np.c_[np.log(r[:, 0] + 1e-12), r[:, 1]]  # noqa: E731
-    score = _mahalanobis(bench, feats(held_out))
+    score = bench.mahalanobis_score(feats(held_out))
     return {"(c) GradCon-trained CAE, GradCon score": bench.evaluate(
                 lambda X: -mse_and_cosine(X)[:, 0] + score_weight * mse_and_cosine(X)[:, 1], test, seed),
             "(c) GradCon-trained CAE, Mahalanobis": bench.evaluate(
