@@ -14,7 +14,7 @@ from ._training import _progress, train_autoencoder
 from ._state import FittedStateMixin
 from ._threads import ThreadPolicy
 from ._validation import check_estimator_params, check_input, check_output_memory, resolve_device, to_tensor
-from .losses import RECONSTRUCTION_LOSSES, check_loss, excess_loss, per_sample_loss, split_output
+from .losses import RECONSTRUCTION_LOSSES, check_bce_range, check_loss, excess_loss, per_sample_loss, split_output
 from .models import build_preset
 
 __all__ = ["AutoencoderTransformerBase"]
@@ -232,8 +232,9 @@ class AutoencoderTransformerBase(FittedStateMixin, TransformerMixin, BaseEstimat
                 torch.manual_seed(seed)
                 module = copy.deepcopy(self.module_) if warm else self._new_module(sample_shape)
                 module = module.to(device)
-                variational = self._probe(module, X[:2], scale, device, flat)
+                variational, recon = self._probe(module, X[:2], scale, device, flat)
                 losses = self._resolve_losses(variational)
+                check_bce_range(recon, losses)
                 run = self._train(module, X, scale, device, flat, variational, rng)
 
             module.eval()
@@ -273,7 +274,8 @@ class AutoencoderTransformerBase(FittedStateMixin, TransformerMixin, BaseEstimat
             return self
 
     def _probe(self, module, X, scale, device, flat):
-        """One forward pass on a sample or two: checks the module protocol."""
+        """One forward pass on a sample or two: checks the module protocol.  Returns
+        ``(variational, reconstruction)``."""
         x = to_tensor(X, scale, device, flat=flat)
         module.eval()
         try:
@@ -291,7 +293,7 @@ class AutoencoderTransformerBase(FittedStateMixin, TransformerMixin, BaseEstimat
                 f"the module's reconstruction has shape {shape} for input of shape {tuple(x.shape)}; "
                 "an autoencoder must return a tensor of its input's shape (or (reconstruction, mu, logvar))"
             )
-        return mu is not None
+        return mu is not None, recon
 
     def _training_losses(self, variational):
         """What the module is trained on: the reconstruction losses in ``loss``, plus KL when variational."""

@@ -10,15 +10,59 @@ tensor([0.0300, 0.0300])
 """
 from __future__ import annotations
 
-import torch.nn.functional as F
+import torch
 
-__all__ = ["bce", "bce_floor", "mse", "kld", "excess_loss", "loss_floor", "LOSSES", "RECONSTRUCTION_LOSSES", "check_loss",
-           "split_output"]
+__all__ = ["bce", "bce_floor", "mse", "kld", "excess_loss", "loss_floor", "LOSSES", "RECONSTRUCTION_LOSSES",
+           "check_loss", "check_bce_range", "split_output"]
+
+
+#: The least value of a log in the binary cross-entropy, as in
+#: :func:`torch.nn.functional.binary_cross_entropy`: a reconstruction of exactly 0
+#: or 1 costs 100 per element, not infinity.
+LOG_FLOOR = -100.0
+#: The least denominator ``p (1 - p)`` of the gradient, as in torch's kernel.
+GRAD_EPS = 1e-12
+
+
+class _BinaryCrossEntropy(torch.autograd.Function):
+    """Element-wise ``-(x log p + (1 - x) log(1 - p))``, logs floored at -100: the value
+    and gradients of :func:`torch.nn.functional.binary_cross_entropy` (within float32
+    rounding), from vectorised tensor operations.  torch's CPU kernel evaluates its
+    logs one element at a time: a sixth of a small autoencoder's training step."""
+
+    generate_vmap_rule = True   # torch.func.vmap (the per-sample fallback) batches it
+
+    @staticmethod
+    def forward(recon, x):
+        log_p = torch.log(recon).clamp_min_(LOG_FLOOR)
+        log_q = torch.log1p(-recon).clamp_min_(LOG_FLOOR)
+        # torch's (x - 1) log(1 - p) - x log p: exact terms for binary targets
+        return torch.addcmul(log_q.mul_(x - 1), x, log_p, value=-1)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(*inputs)
+
+    @staticmethod
+    def backward(ctx, grad):
+        recon, x = ctx.saved_tensors
+        grad_recon = grad_x = None
+        if ctx.needs_input_grad[0]:
+            grad_recon = grad * (recon - x) / ((1 - recon) * recon).clamp_min(GRAD_EPS)
+        if ctx.needs_input_grad[1]:
+            # the derivative of the floored loss (torch's own is infinite where a log is floored)
+            grad_x = grad * (torch.log1p(-recon).clamp_min(LOG_FLOOR) - torch.log(recon).clamp_min(LOG_FLOOR))
+        return grad_recon, grad_x
 
 
 def bce(recon, x):
-    """Binary cross-entropy of ``recon`` against ``x`` (both in [0, 1]), summed per sample."""
-    return F.binary_cross_entropy(recon, x, reduction="none").flatten(1).sum(1)
+    """Binary cross-entropy of ``recon`` against ``x`` (both in [0, 1]), summed per sample.
+
+    The values and gradients of :func:`torch.nn.functional.binary_cross_entropy` to
+    float32 rounding (tested), several times faster on the CPU.  A ``recon`` outside
+    [0, 1] (or NaN) gives NaN, where torch's function raises.
+    """
+    return _BinaryCrossEntropy.apply(recon, x).flatten(1).sum(1)
 
 
 def bce_floor(x):
@@ -29,7 +73,7 @@ def bce_floor(x):
     gradients as ``bce``; it is the part of the loss the model can still reduce.  For
     near-binary images (digits) it is small; for photographs it dominates ``bce``.
     """
-    return F.binary_cross_entropy(x, x, reduction="none").flatten(1).sum(1)
+    return bce(x, x)
 
 
 def mse(recon, x):
@@ -65,6 +109,28 @@ def check_loss(loss):
     if len(set(names)) != len(names):
         raise ValueError(f"loss names must be distinct, got {names}")
     return names
+
+
+def check_bce_range(recon, losses):
+    """Raise a ``ValueError`` when ``losses`` include ``"bce"`` and a reconstruction
+    ``recon`` (a module's output on a probe batch) lies outside [0, 1] or is NaN:
+    :func:`bce` needs probabilities (a module that ends in a sigmoid).
+
+    >>> import torch
+    >>> check_bce_range(torch.tensor([0.0, 0.5, 1.0]), ("bce",))
+    >>> check_bce_range(torch.tensor([-0.5, 2.0]), ("mse",))
+    >>> check_bce_range(torch.tensor([-0.5, 2.0]), ("bce", "kld"))
+    Traceback (most recent call last):
+    ...
+    ValueError: loss 'bce' needs reconstructions in [0, 1] (a module that ends in a sigmoid); the module returned values in [-0.5, 2]; use loss='mse' or end the module with torch.sigmoid
+    """
+    if "bce" not in losses or recon.numel() == 0:
+        return
+    low, high = (float(v) for v in torch.aminmax(recon.detach()))
+    if not (low >= 0.0 and high <= 1.0):
+        raise ValueError(
+            "loss 'bce' needs reconstructions in [0, 1] (a module that ends in a sigmoid); the module "
+            f"returned values in [{low:.6g}, {high:.6g}]; use loss='mse' or end the module with torch.sigmoid")
 
 
 def split_output(out):
