@@ -2,6 +2,7 @@
 project's general ranking, bit for bit, and the scores' rank correlation against
 skgrad.metrics.spearman."""
 from concurrent.futures import ThreadPoolExecutor
+import time
 
 import numpy as np
 import pytest
@@ -66,6 +67,64 @@ def test_long_runs_of_one_key_are_repaired():
         v = np.concatenate([rng.random(200), [high], np.full(n_tied, middle), [low], rng.random(200) + 2.0])
         ranks = centred_ranks(v, Workspace(), np.empty(v.size))
         np.testing.assert_array_equal(ranks + (v.size + 1) / 2, stats.rankdata(v))
+
+
+@pytest.mark.parametrize("bucket", [False, True], ids=["quicksort", "bucket-sort"])
+def test_long_vectors_by_either_sort_are_scipy_ranks(bucket, monkeypatch):
+    """Vectors past BUCKET_MIN take the sort this CPU runs faster; each gives scipy's
+    ranks exactly (negative values, zeros, pi, near-ties, infinities; 300,000 values)."""
+    from skgrad.metrics import _ranks
+
+    monkeypatch.setattr(_ranks, "_bucket_sort_is_faster", lambda: bucket)
+    rng = np.random.default_rng(11)
+    v = _features(7, 300_000)
+    v[rng.random(v.size) < 0.2] *= -1.0
+    v[:1000] = -0.0
+    assert v.size >= 4 * _ranks.BUCKET_MIN
+    for common in ((), (0.0, np.pi, 2 * np.pi)):
+        ranks = centred_ranks(v, Workspace(), np.empty(v.size), common)
+        np.testing.assert_array_equal(ranks + (v.size + 1) / 2, stats.rankdata(v))
+
+
+@pytest.mark.parametrize("layout", ["uniform", "one bucket", "far outlier", "two clusters", "sorted", "reversed"])
+def test_bucket_sort_sorts_any_layout_of_keys(layout):
+    """The radix pass spreads the keys' range over 2**16 buckets; however the keys
+    crowd into few of them, the result is np.sort's."""
+    from skgrad.metrics._ranks import BUCKET_MIN, _bucket_sort
+
+    rng = np.random.default_rng(2)
+    n = 2 * BUCKET_MIN + 3
+    keys = {
+        "uniform": rng.integers(0, 1 << 64, n, dtype=np.uint64),
+        "one bucket": rng.integers(0, 1 << 20, n, dtype=np.uint64) + np.uint64(1 << 62),
+        "far outlier": np.append(rng.integers(0, 1 << 30, n - 1, dtype=np.uint64), np.uint64((1 << 64) - 1)),
+        "two clusters": np.where(rng.random(n) < 0.5, np.uint64(5), np.uint64(1 << 63))
+        + rng.integers(0, 1 << 12, n, dtype=np.uint64),
+        "sorted": np.arange(n, dtype=np.uint64) * np.uint64(977),
+        "reversed": np.arange(n, dtype=np.uint64)[::-1].copy(),
+    }[layout]
+    expected = np.sort(keys)
+    before = keys.copy()
+    np.testing.assert_array_equal(_bucket_sort(keys, Workspace()), expected)
+    np.testing.assert_array_equal(keys, before)
+
+
+def test_the_faster_sort_is_timed_once_even_from_concurrent_threads(monkeypatch):
+    from skgrad.metrics import _ranks
+
+    assert isinstance(_ranks._time_sorts(), bool)
+    calls = []
+
+    def timed():
+        calls.append(1)
+        time.sleep(0.05)          # the other threads arrive while it is timing
+        return True
+
+    monkeypatch.setattr(_ranks, "_time_sorts", timed)
+    monkeypatch.setattr(_ranks, "_choice", None)
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: _ranks._bucket_sort_is_faster(), range(8)))
+    assert answers == [True] * 8 and len(calls) == 1
 
 
 def test_a_workspace_serves_longer_then_shorter_vectors():
