@@ -28,7 +28,7 @@ class _BinaryCrossEntropy(torch.autograd.Function):
     """Element-wise ``-(x log p + (1 - x) log(1 - p))``, logs floored at -100: the value
     and gradients of :func:`torch.nn.functional.binary_cross_entropy` (within float32
     rounding), from vectorised tensor operations.  torch's CPU kernel evaluates its
-    logs one element at a time: a sixth of a small autoencoder's training step."""
+    logs one element at a time: a fifth of a small autoencoder's training step."""
 
     generate_vmap_rule = True   # torch.func.vmap (the per-sample fallback) batches it
 

@@ -11,7 +11,9 @@ The method, in one place (:func:`_sorted_order`, then :func:`centred_ranks`):
   non-negative float's pattern already is one; a negative one -- ``-0.0`` too --
   has every bit flipped), and the index takes the key's low bits: one (SIMD) sort
   of these integers sorts by (truncated value, index), where a plain
-  ``np.argsort`` (an indirect sort) is *slower* than ``rankdata``;
+  ``np.argsort`` (an indirect sort) is *slower* than ``rankdata``; the sort is
+  NumPy's quicksort, or, on CPUs that run its AVX-512 variant slowly (AMD Zen 4),
+  a radix pass and a merge (:func:`_sort_keys`, timed once per process);
 * values that differ only in the dropped bits form short runs that may come out
   of order: those with an inversion are found and re-sorted exactly;
 * tied values (compared as floats: ``-0.0 == 0.0``) get the mean of their ranks.
@@ -28,19 +30,17 @@ on the 2-core development machine), and the values that many entries hold exactl
 Measured gain, ``python benchmarks/bench_ranks.py --weights
 ImageNet_Weights_YGCr.mat`` (both methods interleaved in one run, median of 15,
 the real feature vectors of a 512x384 pair and the authors' weights; 2 CPU
-cores, x86-64, numpy 2.4.6, a machine loaded by other jobs; the range of four
-runs, 2026-11-30):
+cores of an AMD Zen 4, x86-64, numpy 2.4.6, an idle machine, 2026-11-30):
 
 =================  ========  =================  ========================  ===========
 input              values    ``average_ranks``  ``scipy.stats.rankdata``  ratio
 =================  ========  =================  ========================  ===========
-gradient features  614,400   53-68 ms           77-88 ms                  1.30-1.46x
-UNIQUE features    307,200   20-25 ms           34-39 ms                  1.54-1.71x
+gradient features  614,400   36 ms              73 ms                     2.02x
+UNIQUE features    307,200   17 ms              29 ms                     1.78x
 =================  ========  =================  ========================  ===========
 
-End to end, one ``gradient_quality`` call on that machine, loaded by other
-jobs: 267 ms with these ranks, 305 ms with ``rankdata`` (1.14x, measured before
-the scores kept their working vectors).
+(Before the radix pass, on the same machine loaded by other jobs: 53-68 ms and
+20-25 ms, 1.30-1.46x and 1.54-1.71x.)
 """
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
@@ -146,8 +146,8 @@ def _resort_runs(values, keys, order, mask, bad):
         order[start:stop] = run[np.argsort(values[run], kind="stable")]
 
 
-#: Inputs with at least this many keys may be sorted by :func:`_bucket_sort` (below it,
-#: ``ndarray.sort`` always wins).
+#: Inputs with at least this many keys may be sorted by :func:`_bucket_sort` (the size
+#: of the keys its timing uses is twice this); shorter ones by ``ndarray.sort``.
 BUCKET_MIN = 1 << 16
 _DIGIT_BITS = 16
 
