@@ -7,9 +7,10 @@ the README states.
 import contextlib
 import io
 import re
+import warnings
 from pathlib import Path
 
-import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -26,7 +27,6 @@ def test_readme_starts_with_the_two_commands():
     assert text.index("```sh") < text.index("```python")
 
 
-@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_readme_python_blocks_run_and_print_what_the_readme_states(tmp_path, monkeypatch):
     text = README.read_text(encoding="utf-8")
     blocks = _blocks(text, "python")
@@ -34,10 +34,18 @@ def test_readme_python_blocks_run_and_print_what_the_readme_states(tmp_path, mon
     monkeypatch.chdir(tmp_path)
     namespace = {"__name__": "__readme__"}
     out = io.StringIO()
+    caught = []
     with contextlib.redirect_stdout(out):
         for block in blocks:
-            exec(compile(block, str(README), "exec"), namespace)
+            with warnings.catch_warnings(record=True) as record:
+                warnings.simplefilter("always", ConvergenceWarning)
+                exec(compile(block, str(README), "exec"), namespace)
+            caught.append([str(w.message) for w in record if issubclass(w.category, ConvergenceWarning)])
     printed = out.getvalue()
+    # the README says the one-class detector's training reaches the default cap of 200 epochs
+    # (by about 30 epochs) while its validation loss still falls, and fit warns
+    assert "after the default 200 epochs, and `fit` says so with a\n`ConvergenceWarning`" in text
+    assert any("training stopped after epochs=200" in m for m in caught[1]), caught
     supervised = float(re.search(r"AUROC, unseen lens blur: ([\d.]+)", printed).group(1))
     one_class = float(re.search(r"one-class AUROC, lens blur: ([\d.]+)", printed).group(1))
     quality = [float(q) for q in re.findall(r"quality ([\d.]+)", printed)]
