@@ -118,3 +118,24 @@ def test_bce_of_values_outside_the_unit_interval_is_nan_and_fit_refuses_them():
         est.fit(X)
     assert not hasattr(est, "module_")
     GradientFeatureTransformer(Linear(), loss="mse", epochs=2, device="cpu", random_state=0).fit(X)
+
+
+def test_training_with_it_equals_training_with_torchs_bce_bit_for_bit(monkeypatch):
+    """The backward pass is torch's formula, operation for operation, so the default VAE
+    trained with skgrad's bce has the weights, bit for bit, of one trained with
+    torch.nn.functional.binary_cross_entropy (only recorded loss values may differ
+    in their last bits)."""
+    from skgrad import losses
+    from skgrad.datasets import load_digits_images
+
+    digits = load_digits_images(size=28).images[:96]
+    X = np.repeat(digits[..., None], 3, axis=-1)
+    params = dict(epochs=3, batch_size=32, early_stopping=False, random_state=0, device="cpu", n_threads=1)
+    ours = GradientFeatureTransformer(**params).fit(X)
+    features = ours.transform(X[:8])                    # the per-sample gradients of skgrad's bce
+    monkeypatch.setitem(losses.LOSSES, "bce",
+                        lambda recon, x: F.binary_cross_entropy(recon, x, reduction="none").flatten(1).sum(1))
+    torchs = GradientFeatureTransformer(**params).fit(X)
+    a, b = ours.module_.state_dict(), torchs.module_.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    np.testing.assert_array_equal(features, torchs.transform(X[:8]))
