@@ -72,7 +72,7 @@ def main(argv=None):
     # machine's load hits both alike; best of the repeats for each.
     clusters = {
         n: LocalCluster(
-            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1"
+            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0", host="127.0.0.1"
         )
         for n in (1, 2)
     }

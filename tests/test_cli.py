@@ -606,7 +606,7 @@ def test_extract_on_a_dask_scheduler_equals_local_extract(tmp_path):
     assert main(["extract", "--model", str(model), "--images", str(folder), "--out", str(local),
                  "--device", "cpu"]) == 0
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, host="127.0.0.1", protocol="tcp",
-                                  dashboard_address=None) as cluster:
+                                  dashboard_address=":0") as cluster:
         remote = tmp_path / "remote.npy"
         assert main(["extract", "--model", str(model), "--images", str(folder), "--out", str(remote),
                      "--scheduler", cluster.scheduler_address, "--chunk-size", "8", "--device", "cpu"]) == 0
@@ -675,7 +675,7 @@ def test_same_folder_same_features_from_every_entry_point(tmp_path):
     # on a loopback cluster of worker processes, which read the files themselves: their torch and
     # BLAS set-up differs from this process's, so float32 tolerance per block (tests/numerics.py)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  protocol="tcp", dashboard_address=None) as cluster:
+                                  protocol="tcp", dashboard_address=":0") as cluster:
         assert main([*common, "--out", str(tmp_path / "remote.npy"), "--scheduler", cluster.scheduler_address,
                      "--chunk-size", "8"]) == 0
     assert_allclose_blocks(np.load(tmp_path / "remote.npy"), expected, est.get_feature_names_out())

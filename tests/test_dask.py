@@ -59,7 +59,9 @@ def client():
         n_workers=2,
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
+        # a free port: None still binds distributed's HTTP server to 8787, which another
+        # cluster (the other pytest worker's) may hold, and distributed then warns
+        dashboard_address=":0",
         host="127.0.0.1",
         protocol="tcp",
     )
