@@ -21,7 +21,11 @@ def digits():
 
 
 def _est(cls=GradientFeatureTransformer, **kw):
-    params = dict(module="cae", module_kwargs={"channels": (4, 8)}, batch_size=32, random_state=0, device="cpu")
+    # n_threads=1: the tests compare fits bit for bit, and training's float sums depend on the
+    # thread count, which "auto" chooses from the machine's load and the fit's size (a 2-epoch
+    # fit runs on 1 thread, a 5-epoch one on 2 when a core is idle)
+    params = dict(module="cae", module_kwargs={"channels": (4, 8)}, batch_size=32, random_state=0, device="cpu",
+                  n_threads=1)
     params.update(kw)
     return cls(**params)
 
@@ -166,6 +170,12 @@ def test_divergence_raises_unless_earlier_weights_were_kept(digits):
     estimator stays unfitted); with early stopping the best finite epoch is restored."""
     est = _est(epochs=5, learning_rate=1e30, early_stopping=False)
     with pytest.raises(ValueError, match="diverged at epoch 1.*lower learning_rate"):
+        est.fit(digits)
+    assert not hasattr(est, "module_")
+    # the largest float: the same message (it was torch's "all elements of input should be
+    # between 0 and 1" RuntimeError while the loss was torch's binary_cross_entropy)
+    est = _est(epochs=5, learning_rate=1e308)
+    with pytest.raises(ValueError, match=r"diverged at epoch 1.*lower learning_rate \(now 1e\+308\)"):
         est.fit(digits)
     assert not hasattr(est, "module_")
 
