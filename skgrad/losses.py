@@ -20,8 +20,9 @@ __all__ = ["bce", "bce_floor", "mse", "kld", "excess_loss", "loss_floor", "LOSSE
 #: :func:`torch.nn.functional.binary_cross_entropy`: a reconstruction of exactly 0
 #: or 1 costs 100 per element, not infinity.
 LOG_FLOOR = -100.0
-#: The least denominator ``p (1 - p)`` of the gradient, as in torch's kernel.
-GRAD_EPS = 1e-12
+#: The least denominator ``p (1 - p)`` of the gradient, as in torch's kernel: its
+#: ``constexpr float EPSILON = 1e-12``, i.e. 1e-12 rounded to float32 (in float64 too).
+GRAD_EPS = 9.999999960041972e-13
 
 
 class _BinaryCrossEntropy(torch.autograd.Function):

@@ -24,14 +24,18 @@ def _probabilities(dtype, seed=0):
     return recon, x
 
 
+def _rtol(dtype):
+    """``RTOL`` of tests/numerics.py (8 float32 roundings) for float32; as many float64
+    roundings for float64."""
+    return RTOL / EPS * torch.finfo(dtype).eps
+
+
 def _bound(recon, x, dtype):
     """The elementwise loss is ``x log p + (1 - x) log(1 - p)``: two float roundings of
     each log and of each product and sum, relative to the terms' magnitude (the sum
-    cancels where p = x).  ``RTOL`` (8 EPS, tests/numerics.py) of it for float32; the
-    same count of float64 roundings for float64."""
-    eps = EPS if dtype == torch.float32 else float(np.finfo(np.float64).eps)
+    cancels where p = x)."""
     terms = (x * torch.log(recon).clamp_min(-100)).abs() + ((1 - x) * torch.log1p(-recon).clamp_min(-100)).abs()
-    return (RTOL / EPS) * eps * (terms + 1e-30)
+    return _rtol(dtype) * (terms + 1e-30)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -48,9 +52,9 @@ def test_bce_values_equal_torchs_function(dtype):
     # the edges exactly: log floored at -100, never inf
     assert elementwise[2, 0, 0, :4].tolist() == [100.0, 100.0, 0.0, 0.0]
     # per sample: the sum over each sample's elements
-    torch.testing.assert_close(bce(recon, x), expected.flatten(1).sum(1), rtol=RTOL, atol=0)
+    torch.testing.assert_close(bce(recon, x), expected.flatten(1).sum(1), rtol=_rtol(dtype), atol=0)
     torch.testing.assert_close(bce_floor(x), F.binary_cross_entropy(x, x, reduction="none").flatten(1).sum(1),
-                               rtol=RTOL, atol=1e-6)
+                               rtol=_rtol(dtype), atol=1e-6)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -66,18 +70,17 @@ def test_bce_gradients_equal_torchs_function(dtype):
         grads.append(torch.autograd.grad((loss(r, t) * weights).sum(), (r, t)))
     (ours_r, ours_x), (torch_r, torch_x) = grads
     assert torch.isfinite(ours_r).all() and torch.isfinite(ours_x).all()
-    torch.testing.assert_close(ours_r, torch_r, rtol=RTOL, atol=0)
+    torch.testing.assert_close(ours_r, torch_r, rtol=_rtol(dtype), atol=0)
     # torch's target gradient is the unfloored log(1 - p) - log p: compared where no log is floored
     inside = (torch.log(recon) > -100) & (torch.log1p(-recon) > -100)
     assert (~inside).sum() >= 5
     # a difference of two logs: rounding relative to the logs, not to their difference
     scale = (torch.log(recon).abs() + torch.log1p(-recon).abs()) * weights.view(-1, 1, 1, 1)
-    eps = EPS if dtype == torch.float32 else float(np.finfo(np.float64).eps)
-    assert ((ours_x - torch_x).abs() <= (RTOL / EPS) * eps * scale)[inside].all()
+    assert ((ours_x - torch_x).abs() <= _rtol(dtype) * scale)[inside].all()
     # there, the derivative of the floored loss: log(1 - p) - log p with each log at least -100
     floored = torch.log1p(-recon).clamp_min(-100) - torch.log(recon).clamp_min(-100)
     torch.testing.assert_close(ours_x[~inside], (floored * weights.view(-1, 1, 1, 1).expand_as(recon))[~inside],
-                               rtol=RTOL, atol=0)
+                               rtol=_rtol(dtype), atol=0)
 
 
 def test_bce_under_vmap_equals_one_sample_at_a_time():
