@@ -45,6 +45,7 @@ UNIQUE features    307,200   17 ms              29 ms                     1.78x
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 import threading
+import time
 
 import numpy as np
 
@@ -180,8 +181,6 @@ def _time_sorts():
     2-core development machine, numpy 2.4; numpy/x86-simd-sort issue 6).  On the
     CPUs x86-simd-sort was tuned for, the quicksort is the faster.  Either sort
     gives the same result (the keys are distinct), so the choice changes no score."""
-    import time
-
     keys = np.random.default_rng(0).integers(0, 1 << 63, BUCKET_MIN * 2, dtype=np.uint64)
     best = {"sort": np.inf, "bucket": np.inf}
     workspace = Workspace()

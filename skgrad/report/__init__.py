@@ -29,7 +29,6 @@ global backend switch); without matplotlib the report is written without them.
 """
 from __future__ import annotations
 
-
 from ._cure import write_cure_report
 from ._files import atomic_write, start_report
 from ._html import _html
@@ -69,4 +68,3 @@ def write_report(results, output):
             images[name] = path
     atomic_write(out / "report.html", _html(results, images))
     return out / "report.html"
-
