@@ -34,24 +34,34 @@ from skgrad.distortions import CHALLENGES, apply_challenge, changes_greyscale  #
 LEVELS = range(0, 6)  # 0 = the clean image
 
 
-def challenge_grid(image, title, path, *, grey=False):
-    """One column per challenge type, one row per level (0 = clean), saved as a PNG."""
-    fig, axes = plt.subplots(len(LEVELS), len(CHALLENGES), figsize=(1.3 * len(CHALLENGES), 1.3 * len(LEVELS) + 0.6),
-                             squeeze=False, constrained_layout=True)
+def challenge_grid(image, title, path, *, grey=False, gap=None):
+    """One column per challenge type, one row per level (0 = clean), saved as a PNG.
+
+    The tiles are assembled into one image, drawn once (one set of axes instead of
+    72: matplotlib draws it several times faster), with white gaps between them."""
+    h, w = image.shape[:2]
+    gap = max(1, h // 24) if gap is None else gap
+    grid = np.full((len(LEVELS) * (h + gap) - gap, len(CHALLENGES) * (w + gap) - gap, 3), 255, np.uint8)
     for j, challenge in enumerate(CHALLENGES):
         for i, level in enumerate(LEVELS):
             x = image if level == 0 else apply_challenge(image[None], challenge, level, random_state=0)[0]
-            ax = axes[i, j]
-            ax.imshow(x, cmap="gray" if grey else None, vmin=0, vmax=255, interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if i == 0:
-                name = challenge.replace("_", " ")
-                if grey and not changes_greyscale(challenge):
-                    name += "\n(no change)"
-                ax.set_title(name, fontsize=9)
-            if j == 0:
-                ax.set_ylabel("clean" if level == 0 else f"level {level}", fontsize=9)
+            tile = grid[i * (h + gap):i * (h + gap) + h, j * (w + gap):j * (w + gap) + w]
+            tile[...] = x if x.ndim == 3 else x[..., None]   # a grey image in every channel
+    fig, ax = plt.subplots(figsize=(1.3 * len(CHALLENGES), 1.3 * len(LEVELS) + 0.6), constrained_layout=True)
+    ax.imshow(grid, interpolation="nearest")
+    names = []
+    for challenge in CHALLENGES:
+        name = challenge.replace("_", " ")
+        if grey and not changes_greyscale(challenge):
+            name += "\n(no change)"
+        names.append(name)
+    ax.set_xticks([j * (w + gap) + (w - 1) / 2 for j in range(len(CHALLENGES))], names, fontsize=9)
+    ax.xaxis.tick_top()
+    ax.set_yticks([i * (h + gap) + (h - 1) / 2 for i in range(len(LEVELS))],
+                  ["clean" if level == 0 else f"level {level}" for level in LEVELS], fontsize=9)
+    ax.tick_params(length=0)
+    for side in ax.spines.values():
+        side.set_visible(False)
     fig.suptitle(title, fontsize=11)
     fig.savefig(path, dpi=100)
     plt.close(fig)
