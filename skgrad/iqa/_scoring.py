@@ -19,7 +19,7 @@ cost of a score: a 512x384 pair with the authors' 400-unit model has 614,400
 gradient and 307,200 activation features per image.
 """
 from collections import namedtuple
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from functools import lru_cache
 import threading
 
@@ -28,6 +28,7 @@ from scipy import stats
 
 from ..metrics._ranks import Workspace, _uint64_range, centred_ranks, rank_correlation
 from ._preprocess import prepare_patches
+from .autoencoder import halves
 
 #: Feature values below this are set to 0 before pooling (a suppression mechanism).
 THRESHOLD = 0.025
@@ -237,25 +238,95 @@ def _both(func, first, second):
     return future.result(), second_result
 
 
-def _distorted_job(image, gradient_ready, model, scores, workspace):
-    return _ranks(_patches(image, model), gradient_ready, model, scores, workspace)
+class _SharedProducts:
+    """The reference's activations, residual and ``G``, computed by the two threads
+    of :func:`pair_scores` when only the gradient score is asked: the worker thread,
+    which has no UNIQUE ranks to compute meanwhile, takes the second of the
+    :func:`~skgrad.iqa.autoencoder.halves` of each product.  The halves are the
+    blocks :meth:`SparsePatchAutoencoder._decoder_gradient` computes one after the
+    other: the same bits as :func:`reference_side`.  Each side's futures carry its
+    exception to the other, so that neither waits for a failed thread."""
+
+    def __init__(self):
+        self.inputs = Future()          # (patches, activations, residual, gradient), from the caller
+        self.caller_rows = Future()     # the caller's rows of the activations and residual are done
+        self.worker_rows = Future()     # the worker's rows likewise
+        self.worker_gradient = Future()  # the worker's rows of G are done
+
+    @staticmethod
+    def _fail(futures, exc):
+        for future in futures:
+            if not future.done():
+                future.set_exception(exc)
+
+    def compute(self, patches, model, workspace):
+        """The caller's part: ``(activations, G)`` of the reference's ``patches``."""
+        try:
+            (n, n_features), n_hidden = patches.shape, model.W1_.shape[0]
+            activations = workspace.get("unique", n * n_hidden, np.float64).reshape(n, n_hidden)
+            residual = workspace.get("residual", n * n_features, np.float64).reshape(n, n_features)
+            gradient = np.empty((n_features, n_hidden))
+            self.inputs.set_result((patches, activations, residual, gradient))
+            rows, features = halves(n)[0], halves(n_features)[0]
+            model._activation_rows(patches, rows, activations)
+            model._residual_rows(patches, activations, rows, residual)
+            self.caller_rows.set_result(None)
+            self.worker_rows.result()
+            model._gradient_rows(residual, activations, features, gradient)
+            self.worker_gradient.result()
+        except BaseException as exc:
+            self._fail((self.inputs, self.caller_rows), exc)
+            raise
+        return activations, gradient
+
+    def help(self, model):
+        """The worker's part (after it has prepared its own image)."""
+        patches, activations, residual, gradient = self.inputs.result()
+        rows, features = halves(patches.shape[0])[1], halves(patches.shape[1])[1]
+        model._activation_rows(patches, rows, activations)
+        model._residual_rows(patches, activations, rows, residual)
+        self.worker_rows.set_result(None)
+        self.caller_rows.result()
+        model._gradient_rows(residual, activations, features, gradient)
+        self.worker_gradient.set_result(None)
+
+
+def _distorted_job(image, gradient_ready, model, scores, workspace, shared=None):
+    try:
+        patches = _patches(image, model)
+        if shared is not None:
+            shared.help(model)
+    except BaseException as exc:
+        if shared is not None:
+            shared._fail((shared.worker_rows, shared.worker_gradient), exc)
+        raise
+    return _ranks(patches, gradient_ready, model, scores, workspace)
 
 
 def pair_scores(reference, distorted, model, scores=SCORES):
     """``{score: value}`` of one pair of checked images, as :func:`reference_side`
     then :func:`distorted_scores` compute it, with the distorted image's side in a
     worker thread: it preprocesses its image (and ranks its activations) while this
-    thread computes ``G``, then both threads project and rank their image's
-    gradient features."""
+    thread computes ``G`` -- or, for the gradient score alone, computes half of
+    ``G`` (:class:`_SharedProducts`) -- then both threads project and rank their
+    image's gradient features."""
     workspace, partner = workspaces()
     gradient_ready = Future()
-    job = _executor().submit(_distorted_job, distorted, gradient_ready, model, scores, partner)
+    shared = _SharedProducts() if tuple(scores) == ("gradient",) else None
+    job = _executor().submit(_distorted_job, distorted, gradient_ready, model, scores, partner, shared)
     try:
         patches = _patches(reference, model)
-        activations = _activations(patches, model, workspace)
-        gradient = _gradient_side(patches, activations, model) if "gradient" in scores else None
+        if shared is not None:
+            activations, G = shared.compute(patches, model, workspace)
+            gradient = (G, unit_weights(G, n_luma=model.patch_size ** 2))
+        else:
+            activations = _activations(patches, model, workspace)
+            gradient = _gradient_side(patches, activations, model) if "gradient" in scores else None
     except BaseException as exc:
         gradient_ready.set_exception(exc)    # the worker stops waiting
+        if shared is not None:
+            shared._fail((shared.inputs, shared.caller_rows), exc)
+        wait([job])                          # it may still write into this thread's workspace
         raise
     gradient_ready.set_result(gradient)
     ranks = _ranks(patches, gradient, model, scores, workspace, activations)

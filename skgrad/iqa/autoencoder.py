@@ -21,6 +21,18 @@ from ._preprocess import _check_rgb_uint8, _zca_transform, extract_patches, one_
 __all__ = ["SparsePatchAutoencoder"]
 
 
+def halves(n):
+    """The two blocks, ``[0, n // 2)`` and ``[n // 2, n)``, in which the products of
+    the scores (activations, residual, decoder gradient) are computed: one thread
+    may compute both, or two threads one each (:func:`skgrad.iqa._scoring.pair_scores`),
+    with the same BLAS calls and so the same bits.  (The rows of a product may
+    depend on how its rows are blocked: with OpenBLAS's Haswell kernels, an odd
+    number of rows computed in one call or in two gives results that differ in the
+    last bit.)"""
+    middle = n // 2
+    return slice(0, middle), slice(middle, n)
+
+
 class SparsePatchAutoencoder(BaseEstimator):
     """Sparse autoencoder on whitened 8x8x3 Y-G-Cr patches (UNIQUE's model).
 
@@ -270,10 +282,18 @@ class SparsePatchAutoencoder(BaseEstimator):
 
     def _activations(self, patches, out=None):
         """:meth:`encode` of checked float64 patches, written into ``out`` (an
-        ``(n_patches, n_hidden)`` array) when given."""
-        z = np.matmul(patches, self.W1_.T, out=out)
+        ``(n_patches, n_hidden)`` array) when given; by :func:`halves` of the rows."""
+        if out is None:
+            out = np.empty((patches.shape[0], self.W1_.shape[0]))
+        for rows in halves(patches.shape[0]):
+            self._activation_rows(patches, rows, out)
+        return out
+
+    def _activation_rows(self, patches, rows, out):
+        """``out[rows]`` = the activations of ``patches[rows]``."""
+        z = np.matmul(patches[rows], self.W1_.T, out=out[rows])
         z += self.b1_
-        return expit(z, out=z)
+        expit(z, out=z)
 
     def decoder_gradient(self, patches):
         """Gradient of the mean reconstruction error w.r.t. the decoder weights.
@@ -306,9 +326,26 @@ class SparsePatchAutoencoder(BaseEstimator):
 
     def _decoder_gradient(self, patches, activations):
         """:meth:`decoder_gradient` from the patches' activations (:meth:`encode`),
-        for callers that need both."""
-        residual = activations @ self.W2_.T + self.b2_ - patches
-        return residual.T @ activations / patches.shape[0]
+        for callers that need both: the residual by :func:`halves` of the rows, then
+        ``G`` by halves of its rows."""
+        residual = np.empty_like(patches)
+        for rows in halves(patches.shape[0]):
+            self._residual_rows(patches, activations, rows, residual)
+        gradient = np.empty((patches.shape[1], activations.shape[1]))
+        for features in halves(patches.shape[1]):
+            self._gradient_rows(residual, activations, features, gradient)
+        return gradient
+
+    def _residual_rows(self, patches, activations, rows, out):
+        """``out[rows]`` = ``W2 a + b2 - x`` of ``patches[rows]`` (one per row)."""
+        r = np.matmul(activations[rows], self.W2_.T, out=out[rows])
+        r += self.b2_
+        r -= patches[rows]
+
+    def _gradient_rows(self, residual, activations, features, out):
+        """``out[features]`` = those rows of ``G = residual' a / N``."""
+        g = np.matmul(residual[:, features].T, activations, out=out[features])
+        g /= residual.shape[0]
 
     def _check_patches(self, patches):
         patches = np.asarray(patches, dtype=np.float64)

@@ -163,3 +163,106 @@ def test_quality_scores_equal_the_two_functions(model, pair):
     # the score is asymmetric: swapping the images gives another number
     swapped = gradient_quality(reference=distorted, distorted=reference, model=model)
     assert swapped != scores["gradient"]
+
+
+def _within(seconds, func):
+    """``func()``'s result or exception, failing the test if it has not returned
+    after ``seconds`` (a thread left waiting for the other would hang the call)."""
+    import threading
+
+    outcome = {}
+
+    def run():
+        try:
+            outcome["value"] = func()
+        except BaseException as exc:  # noqa: BLE001 -- handed to the test
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"the call did not return within {seconds} s"
+    return outcome
+
+
+@pytest.mark.parametrize("step", ["_patches", "_gradient_rows"])
+@pytest.mark.parametrize("side", ["caller", "worker"])
+def test_gradient_quality_raises_the_error_of_either_thread_and_never_hangs(model, pair, monkeypatch, step, side):
+    """gradient_quality computes G in two threads (each one half of the products):
+    an error on either side, before or while G is computed, reaches the caller
+    instead of leaving the other thread waiting, and the next call scores as before."""
+    import threading
+
+    from skgrad.iqa import _scoring
+
+    reference, distorted = pair
+    expected = gradient_quality(reference=reference, distorted=distorted, model=model)
+    owner = _scoring if step == "_patches" else type(model)
+    real = getattr(owner, step)
+
+    def failing(*args, **kwargs):
+        in_worker = threading.current_thread().name.startswith("skgrad-iqa")
+        if in_worker == (side == "worker"):
+            raise RuntimeError(f"{step} failed in the {side}")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, step, failing)
+    outcome = _within(60, lambda: gradient_quality(reference=reference, distorted=distorted, model=model))
+    assert isinstance(outcome.get("error"), RuntimeError), outcome
+    assert str(outcome["error"]) == f"{step} failed in the {side}"
+    monkeypatch.setattr(owner, step, real)
+    assert gradient_quality(reference=reference, distorted=distorted, model=model) == expected
+
+
+ODD_KERNELS = """
+import numpy as np
+from skgrad.iqa import SparsePatchAutoencoder, gradient_features, gradient_quality, pooled_score, prepare_patches
+from skgrad.iqa._scoring import _SharedProducts, _executor
+from skgrad.metrics._ranks import Workspace
+rng = np.random.default_rng(0)
+model = SparsePatchAutoencoder(n_hidden=40)
+model._set_params_vector(rng.normal(scale=0.3, size=2 * 40 * 192 + 40 + 192), 192)
+reference = rng.integers(0, 256, (2 * 8 * 9, 2 * 8 * 7, 3), dtype=np.uint8)  # 9 x 7 = 63 patches: odd
+distorted = np.clip(reference + rng.normal(0, 20, reference.shape), 0, 255).astype(np.uint8)
+patches = prepare_patches(reference)
+shared = _SharedProducts()                        # the two threads of gradient_quality
+helper = _executor().submit(shared.help, model)
+activations, gradient = shared.compute(patches, model, Workspace())
+helper.result()
+one_thread = model._activations(patches)
+features = gradient_features(reference=reference, distorted=distorted, model=model)
+print(np.array_equal(activations, one_thread), np.array_equal(gradient, model._decoder_gradient(patches, one_thread)),
+      np.array_equal(gradient, features.gradient),
+      gradient_quality(reference=reference, distorted=distorted, model=model)
+      == pooled_score(features.reference, features.distorted))
+"""
+
+
+def _cpu_flags():
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
+            return next((set(line.split(":", 1)[1].split()) for line in fh if line.startswith("flags")), set())
+    except OSError:
+        return set()
+
+
+@pytest.mark.parametrize("kernel", ["Haswell", "Prescott"])
+def test_two_thread_gradient_is_the_one_thread_gradient_on_other_blas_kernels(kernel):
+    """The two threads of gradient_quality each compute one half of the reference's
+    products (activations, residual, G), the one-thread paths (gradient_features,
+    score_pairs) the same halves one after the other: the same bits, also with
+    OpenBLAS kernels whose results for an odd number of rows depend on how the rows
+    are split (its Haswell and Prescott kernels; OPENBLAS_CORETYPE selects them.  The
+    development machine's own SkylakeX kernels give the same bits either way, so
+    they could not catch a difference).  The scores alone would not show one: a
+    last-bit difference rarely changes a rank."""
+    import os
+    import subprocess
+    import sys
+
+    if kernel == "Haswell" and not {"avx2", "fma"} <= _cpu_flags():
+        pytest.skip("OpenBLAS's Haswell kernels need AVX2 and FMA, which this CPU lacks (or /proc/cpuinfo is absent)")
+    env = dict(os.environ, OPENBLAS_CORETYPE=kernel)
+    proc = subprocess.run([sys.executable, "-c", ODD_KERNELS], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split() == ["True"] * 4, proc.stdout
