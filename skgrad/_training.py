@@ -50,13 +50,64 @@ def mean_loss(module, data, losses, batch_size, floor=None):
     return total / len(data)
 
 
+class _Adam:
+    """torch's Adam with its default settings: the update of :class:`torch.optim.Adam`,
+    called through its functional form (:func:`torch.optim.adam.adam`, which the class's
+    ``step`` calls with the same arguments) on state kept here, so the weights are
+    the same to the last bit.
+
+    The class itself imports ``torch._dynamo`` on first use (its ``add_param_group``
+    and ``step`` are wrapped to keep ``torch.compile`` out of them): about 1.2 s of
+    CPU at the start of every process that trains, for a compiler skgrad never uses.
+
+    The fused kernel runs where every parameter allows it (CPU or CUDA floating-point
+    tensors: about a quarter of a small model's training step is spent in the
+    optimizer otherwise), torch's default elsewhere.  Either is deterministic on a
+    given machine.
+    """
+
+    #: Adam's defaults (``betas``, ``eps``), as :class:`torch.optim.Adam` has them.
+    BETAS, EPS = (0.9, 0.999), 1e-8
+
+    def __init__(self, params, lr, weight_decay):
+        self.params = list(params)
+        self.lr, self.weight_decay = lr, weight_decay
+        self.fused = bool(self.params) and all(
+            p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in self.params)
+        self.state = {}     # index -> (step, exp_avg, exp_avg_sq), created at a parameter's first step
+
+    def zero_grad(self):
+        for p in self.params:
+            p.grad = None
+
+    def _state(self, i, p):
+        if i not in self.state:
+            # as torch.optim.Adam: a float32 step on the parameter's device for the
+            # fused kernel, else a scalar on the CPU in the default float dtype
+            step = (torch.zeros((), dtype=torch.float32, device=p.device) if self.fused
+                    else torch.tensor(0.0, dtype=torch.get_default_dtype() if torch.get_default_dtype()
+                                      == torch.float64 else torch.float32))
+            self.state[i] = (step, torch.zeros_like(p, memory_format=torch.preserve_format),
+                             torch.zeros_like(p, memory_format=torch.preserve_format))
+        return self.state[i]
+
+    @torch.no_grad()
+    def step(self):
+        from torch.optim.adam import adam
+
+        with_grad = [(i, p) for i, p in enumerate(self.params) if p.grad is not None]
+        states = [self._state(i, p) for i, p in with_grad]
+        adam([p for _, p in with_grad], [p.grad for _, p in with_grad], [s[1] for s in states],
+             [s[2] for s in states], [], [s[0] for s in states], foreach=None, capturable=False,
+             differentiable=False, fused=self.fused or None, grad_scale=None, found_inf=None,
+             has_complex=any(torch.is_complex(p) for _, p in with_grad), decoupled_weight_decay=False,
+             amsgrad=False, beta1=self.BETAS[0], beta2=self.BETAS[1], lr=self.lr,
+             weight_decay=self.weight_decay, eps=self.EPS, maximize=False)
+
+
 def _adam(module, learning_rate, weight_decay):
-    """Adam; the fused kernel where every parameter allows it (CPU or CUDA floating point
-    tensors: about a quarter of a small model's training step is spent in the optimizer
-    otherwise), the reference one elsewhere.  Either is deterministic on a given machine."""
-    params = list(module.parameters())
-    fused = bool(params) and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
-    return torch.optim.Adam(params, lr=learning_rate, weight_decay=weight_decay, fused=fused or None)
+    """:class:`_Adam` on the module's parameters."""
+    return _Adam(module.parameters(), learning_rate, weight_decay)
 
 
 def train_autoencoder(module, data, val_data, losses, rng, *, epochs, batch_size, learning_rate, weight_decay,
@@ -115,7 +166,7 @@ def train_autoencoder(module, data, val_data, losses, rng, *, epochs, batch_size
             # a diverged model gives NaN losses: the epoch's loss is NaN, caught below
             per_sample = sum(per_sample_loss(l, out, xb) for l in losses)
             loss = per_sample.mean()
-            optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             # recorded above the floor, as the validation loss
