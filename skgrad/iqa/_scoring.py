@@ -175,9 +175,11 @@ def _patches(image, model):
                            epsilon=model.epsilon)
 
 
-def _gradient_side(patches, activations, model):
-    """``(G, unit_weights)`` of a reference's patches and their activations."""
-    gradient = model._decoder_gradient(patches, activations)
+def _gradient_side(patches, activations, model, gradient=None):
+    """``(G, unit_weights)`` of a reference's patches and their activations (``G``
+    computed here unless given)."""
+    if gradient is None:
+        gradient = model._decoder_gradient(patches, activations)
     return gradient, unit_weights(gradient, n_luma=model.patch_size ** 2)
 
 
@@ -318,7 +320,7 @@ def pair_scores(reference, distorted, model, scores=SCORES):
         patches = _patches(reference, model)
         if shared is not None:
             activations, G = shared.compute(patches, model, workspace)
-            gradient = (G, unit_weights(G, n_luma=model.patch_size ** 2))
+            gradient = _gradient_side(patches, activations, model, G)
         else:
             activations = _activations(patches, model, workspace)
             gradient = _gradient_side(patches, activations, model) if "gradient" in scores else None

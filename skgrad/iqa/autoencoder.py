@@ -328,7 +328,7 @@ class SparsePatchAutoencoder(BaseEstimator):
         """:meth:`decoder_gradient` from the patches' activations (:meth:`encode`),
         for callers that need both: the residual by :func:`halves` of the rows, then
         ``G`` by halves of its rows."""
-        residual = np.empty_like(patches)
+        residual = np.empty(patches.shape)
         for rows in halves(patches.shape[0]):
             self._residual_rows(patches, activations, rows, residual)
         gradient = np.empty((patches.shape[1], activations.shape[1]))
