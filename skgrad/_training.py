@@ -85,8 +85,8 @@ class _Adam:
             # as torch.optim.Adam: a float32 step on the parameter's device for the
             # fused kernel, else a scalar on the CPU in the default float dtype
             step = (torch.zeros((), dtype=torch.float32, device=p.device) if self.fused
-                    else torch.tensor(0.0, dtype=torch.get_default_dtype() if torch.get_default_dtype()
-                                      == torch.float64 else torch.float32))
+                    else torch.tensor(0.0, dtype=torch.float64 if torch.get_default_dtype() == torch.float64
+                                      else torch.float32))
             self.state[i] = (step, torch.zeros_like(p, memory_format=torch.preserve_format),
                              torch.zeros_like(p, memory_format=torch.preserve_format))
         return self.state[i]

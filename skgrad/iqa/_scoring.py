@@ -244,63 +244,57 @@ class _SharedProducts:
     """The reference's activations, residual and ``G``, computed by the two threads
     of :func:`pair_scores` when only the gradient score is asked: the worker thread,
     which has no UNIQUE ranks to compute meanwhile, takes the second of the
-    :func:`~skgrad.iqa.autoencoder.halves` of each product.  The halves are the
-    blocks :meth:`SparsePatchAutoencoder._decoder_gradient` computes one after the
-    other: the same bits as :func:`reference_side`.  Each side's futures carry its
-    exception to the other, so that neither waits for a failed thread."""
+    :func:`~skgrad.iqa.autoencoder.halves` of each product, the caller the first.
+    The halves are the blocks :meth:`SparsePatchAutoencoder._decoder_gradient`
+    computes one after the other: the same bits as :func:`reference_side`.  Each
+    part's futures carry its exception to the other (:meth:`fail`), so that neither
+    waits for a failed thread."""
+
+    CALLER, WORKER = 0, 1
 
     def __init__(self):
-        self.inputs = Future()          # (patches, activations, residual, gradient), from the caller
-        self.caller_rows = Future()     # the caller's rows of the activations and residual are done
-        self.worker_rows = Future()     # the worker's rows likewise
-        self.worker_gradient = Future()  # the worker's rows of G are done
-
-    @staticmethod
-    def _fail(futures, exc):
-        for future in futures:
-            if not future.done():
-                future.set_exception(exc)
+        self.inputs = Future()                    # (patches, activations, residual, G), from the caller
+        self.rows_done = (Future(), Future())     # each part's rows of the activations and residual
+        self.gradient_done = (Future(), Future())  # each part's rows of G
 
     def compute(self, patches, model, workspace):
         """The caller's part: ``(activations, G)`` of the reference's ``patches``."""
-        try:
-            (n, n_features), n_hidden = patches.shape, model.W1_.shape[0]
-            activations = workspace.get("unique", n * n_hidden, np.float64).reshape(n, n_hidden)
-            residual = workspace.get("residual", n * n_features, np.float64).reshape(n, n_features)
-            gradient = np.empty((n_features, n_hidden))
-            self.inputs.set_result((patches, activations, residual, gradient))
-            rows, features = halves(n)[0], halves(n_features)[0]
-            model._activation_rows(patches, rows, activations)
-            model._residual_rows(patches, activations, rows, residual)
-            self.caller_rows.set_result(None)
-            self.worker_rows.result()
-            model._gradient_rows(residual, activations, features, gradient)
-            self.worker_gradient.result()
-        except BaseException as exc:
-            self._fail((self.inputs, self.caller_rows), exc)
-            raise
+        (n, n_features), n_hidden = patches.shape, model.W1_.shape[0]
+        activations = workspace.get("unique", n * n_hidden, np.float64).reshape(n, n_hidden)
+        residual = workspace.get("residual", n * n_features, np.float64).reshape(n, n_features)
+        gradient = np.empty((n_features, n_hidden))
+        self.inputs.set_result((patches, activations, residual, gradient))
+        self.part(self.CALLER, model)
         return activations, gradient
 
-    def help(self, model):
-        """The worker's part (after it has prepared its own image)."""
+    def part(self, k, model):
+        """Part ``k``'s half of each product, once the other part's half of the rows
+        it needs is done; returns when both halves of ``G`` are."""
         patches, activations, residual, gradient = self.inputs.result()
-        rows, features = halves(patches.shape[0])[1], halves(patches.shape[1])[1]
+        rows, features = halves(patches.shape[0])[k], halves(patches.shape[1])[k]
         model._activation_rows(patches, rows, activations)
         model._residual_rows(patches, activations, rows, residual)
-        self.worker_rows.set_result(None)
-        self.caller_rows.result()
+        self.rows_done[k].set_result(None)
+        self.rows_done[1 - k].result()          # G's rows need every row of both
         model._gradient_rows(residual, activations, features, gradient)
-        self.worker_gradient.set_result(None)
+        self.gradient_done[k].set_result(None)
+        self.gradient_done[1 - k].result()
+
+    def fail(self, k, exc):
+        """Part ``k`` failed with ``exc``: the other part raises it instead of waiting."""
+        for future in ((self.inputs,) if k == self.CALLER else ()) + (self.rows_done[k], self.gradient_done[k]):
+            if not future.done():
+                future.set_exception(exc)
 
 
 def _distorted_job(image, gradient_ready, model, scores, workspace, shared=None):
     try:
         patches = _patches(image, model)
         if shared is not None:
-            shared.help(model)
+            shared.part(shared.WORKER, model)
     except BaseException as exc:
         if shared is not None:
-            shared._fail((shared.worker_rows, shared.worker_gradient), exc)
+            shared.fail(shared.WORKER, exc)
         raise
     return _ranks(patches, gradient_ready, model, scores, workspace)
 
@@ -327,7 +321,7 @@ def pair_scores(reference, distorted, model, scores=SCORES):
     except BaseException as exc:
         gradient_ready.set_exception(exc)    # the worker stops waiting
         if shared is not None:
-            shared._fail((shared.inputs, shared.caller_rows), exc)
+            shared.fail(shared.CALLER, exc)
         wait([job])                          # it may still write into this thread's workspace
         raise
     gradient_ready.set_result(gradient)

@@ -226,7 +226,7 @@ reference = rng.integers(0, 256, (2 * 8 * 9, 2 * 8 * 7, 3), dtype=np.uint8)  # 9
 distorted = np.clip(reference + rng.normal(0, 20, reference.shape), 0, 255).astype(np.uint8)
 patches = prepare_patches(reference)
 shared = _SharedProducts()                        # the two threads of gradient_quality
-helper = _executor().submit(shared.help, model)
+helper = _executor().submit(shared.part, shared.WORKER, model)
 activations, gradient = shared.compute(patches, model, Workspace())
 helper.result()
 one_thread = model._activations(patches)
