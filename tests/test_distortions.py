@@ -164,6 +164,38 @@ def test_blurs_keep_constant_images_and_smooth_detail(photo_crops):
         assert all(a > b for a, b in zip(lap, lap[1:]))
 
 
+@pytest.mark.parametrize("channels", [1, 3])
+def test_smart_blur_is_the_mean_of_the_close_neighbours(channels):
+    """Haze's Smart Blur against its definition, pixel by pixel: the mean of the pixels
+    within the radius (reflected at the borders) whose every channel is within the
+    threshold of the centre's.  Float64 means of <= 37 values, summed in another order:
+    equal to 1e-15 relative."""
+    from skgrad.distortions._filters import smart_blur
+
+    rng = np.random.default_rng(0)
+    x = rng.random((2, 9, 11, channels))
+    x[:, :4, :5] = 0.5                   # a flat area: every neighbour is close
+    x[1, 5:, 6:] += 0.02 * rng.random((4, 5, channels))
+    radius, threshold = 3.2, 0.25
+    r = 3
+    offsets = [(dy, dx) for dy in range(-r, r + 1) for dx in range(-r, r + 1) if dy * dy + dx * dx <= radius**2]
+    assert len(offsets) == 37
+
+    def reflect(i, n):                   # numpy's "reflect": the edge is not repeated
+        return -i if i < 0 else 2 * (n - 1) - i if i >= n else i
+
+    expected = np.empty_like(x)
+    for n, i, j in np.ndindex(x.shape[:3]):
+        centre = x[n, i, j]
+        near = [x[n, reflect(i + dy, 9), reflect(j + dx, 11)] for dy, dx in offsets]
+        near = [v for v in near if np.all(np.abs(v - centre) < threshold)]
+        expected[n, i, j] = np.mean(near, axis=0)
+    got = smart_blur(x, radius, threshold, chunk=1)
+    np.testing.assert_allclose(got, expected, rtol=1e-15, atol=0)
+    np.testing.assert_array_equal(smart_blur(x, radius, threshold), got)   # chunks change nothing
+    assert not np.allclose(got, x) and (got[:, 0, 0] == 0.5).all()   # its neighbours: all flat
+
+
 def test_photometric_challenges_move_brightness_the_right_way(photo_crops):
     mean0 = photo_crops.mean()
     dark = [apply_challenge(photo_crops, "darkening", lv).mean() for lv in LEVELS]

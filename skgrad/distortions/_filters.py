@@ -58,21 +58,29 @@ def smart_blur(x, radius, threshold, chunk=8):
     """Edge-keeping blur: each pixel becomes the mean of the pixels within ``radius`` whose
     every channel differs from it by less than ``threshold`` (itself included).
 
-    Computed ``chunk`` images at a time (the temporaries stay in the CPU's cache)."""
+    Computed ``chunk`` images at a time (the temporaries stay in the CPU's cache), in
+    working arrays reused for every offset: ``np.all`` over the 1-3 channels and a
+    ``np.where`` copy per offset took more than half of the time."""
     r = int(np.floor(radius))
     offsets = [(dy, dx) for dy in range(-r, r + 1) for dx in range(-r, r + 1) if dy * dy + dx * dx <= radius * radius]
-    h, w = x.shape[1:3]
+    h, w, c = x.shape[1:]
     out = np.empty_like(x)
     for start in range(0, len(x), chunk):
         xc = x[start : start + chunk]
         pad = np.pad(xc, ((0, 0), (r, r), (r, r), (0, 0)), mode="reflect") if r else xc
         total = np.zeros_like(xc)
         count = np.zeros(xc.shape[:-1] + (1,), dtype=np.float64)
+        diff = np.empty_like(xc)
+        close = np.empty(xc.shape, dtype=bool)
+        near = np.empty(count.shape, dtype=bool)
         for dy, dx in offsets:
             shifted = pad[:, r + dy : r + dy + h, r + dx : r + dx + w]
-            diff = np.abs(shifted - xc)
-            near = np.all(diff < threshold, axis=-1, keepdims=True)
-            total += np.where(near, shifted, 0.0)
+            np.abs(np.subtract(shifted, xc, out=diff), out=diff)
+            np.less(diff, threshold, out=close)
+            np.copyto(near, close[..., :1])                    # every channel close
+            for k in range(1, c):
+                np.logical_and(near, close[..., k : k + 1], out=near)
+            np.add(total, shifted, out=total, where=near)
             count += near
         out[start : start + chunk] = total / count
     return out
