@@ -10,7 +10,8 @@ TORCH_SPEC ?= torch==2.13.0
 REPORT ?= skgrad-report
 # two pytest workers; an idle one steals queued tests from the other (worksteal), so that
 # both end together: with xdist's default batches one worker got every long test and ran
-# 306 s while the other ended at 143 s.
+# 306 s while the other ended at 143 s.  tests/conftest.py deals the long test modules to
+# the two halves that worksteal hands out, and gives each worker one OpenMP thread per core.
 PYTEST_ARGS ?= -n 2 --dist worksteal
 
 .PHONY: demo test docs bench venv clean

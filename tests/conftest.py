@@ -33,6 +33,32 @@ def shared_dir():
     return SHARED
 
 
+def _cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def pytest_configure(config):
+    """Each pytest-xdist worker gets its share of the cores: ``OMP_NUM_THREADS`` (torch,
+    the BLAS libraries and the subprocesses the tests start) is cores // workers, at
+    least 1, unless the caller set it, as scikit-learn's own conftest limits its workers.
+
+    With the Makefile's two workers on the 2-core CI machine, torch's default of two
+    threads per worker cost 15-20 s and 40 s of CPU (four runs of one commit in one
+    hour: 167-172 s, against 150 and 154 s with one thread each): the tests train
+    and run small models whose kernels last microseconds, and a thread that waits for
+    another without a core wastes its own.  Set before any test module imports torch;
+    the subprocesses the tests start inherit it.  The ``"auto"`` thread policy (which
+    leaves torch's count as the caller set it) is tested in
+    tests/test_threads.py with the variable removed.
+    """
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers and workers.isdigit() and int(workers) > 0:
+        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, _cores() // int(workers))))
+
+
 def _skip_reason(report):
     longrepr = report.longrepr
     reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
@@ -54,26 +80,50 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(f"{count:4d} x {reason}")
 
 
-#: Modules that hold the suite's longest tests (each 10-40 s on the 2-core CI machine: the
-#: README and the docs pages as written, the demo, the examples, CLI runs in subprocesses,
-#: the persistence fuzzer, a dask cluster), most expensive first.  They are collected
-#: first, so that with two pytest-xdist workers a long test never starts when the other
-#: worker has nothing left to do: longest first, with ``--dist worksteal`` (the Makefile's)
-#: moving queued short tests to whichever worker falls idle, keeps the two ends together.
-HEAVY_FIRST = ("tests/test_readme.py", "tests/test_cli.py", "tests/iqa/test_paired.py", "tests/test_docs.py",
-               "tests/test_examples.py", "tests/test_persistence_fuzz.py", "tests/test_dask.py",
-               "tests/test_outlier.py", "tests/test_benchmarks.py", "tests/test_pipelines.py")
+#: Modules that hold the suite's longest tests, with their rough cost in seconds with two
+#: pytest-xdist workers on the 2-core CI machine (2026-12-01): the README and the docs pages
+#: as written, the demo, the examples, CLI runs in subprocesses, a dask cluster, the
+#: persistence fuzzer.  Only the order and rough size matter (see :func:`_two_halves`).
+HEAVY = {"tests/test_cli.py": 70, "tests/test_readme.py": 35, "tests/test_docs.py": 32,
+         "tests/test_examples.py": 24, "tests/test_outlier.py": 20, "tests/test_benchmarks.py": 20,
+         "tests/test_dask.py": 16, "tests/iqa/test_paired.py": 14, "tests/test_persistence_fuzz.py": 12,
+         "tests/test_pipelines.py": 9, "tests/iqa/test_database.py": 7, "tests/test_cure.py": 5}
 
 
+def _two_halves(items, module):
+    """``items`` in the order that keeps two pytest-xdist workers busy to the end.
+
+    ``--dist worksteal`` (the Makefile's) gives the first ``n // 2`` items to one worker
+    and the rest to the other; a worker that runs out steals the second half of the
+    other's queue.  So each half starts with its share of the :data:`HEAVY` modules,
+    longest first (dealt, longest first, to the half with less so far), and ends with the
+    short tests, the only ones a steal moves: a heavy module is never split between the
+    workers, which would build its module-scoped fixtures (a dask cluster, fitted models)
+    twice, and no long test starts when the other worker has nothing left to do.
+    """
+    heavy, light = ([], []), []
+    share = [0, 0]
+    for name in sorted(HEAVY, key=HEAVY.get, reverse=True):
+        members = [item for item in items if module(item) == name]
+        if members:
+            k = share.index(min(share))
+            share[k] += HEAVY[name]
+            heavy[k].extend(members)
+    light = [item for item in items if module(item) not in HEAVY]
+    first = len(items) // 2 - len(heavy[0])
+    if first < 0 or len(heavy[1]) > len(items) - len(items) // 2:   # e.g. -k selected heavy tests only
+        return heavy[0] + heavy[1] + light
+    return heavy[0] + light[:first] + heavy[1] + light[first:]
+
+
+@pytest.hookimpl(trylast=True)  # after -k / -m have deselected: the halves are of what runs
 def pytest_collection_modifyitems(session, config, items):
     root = Path(__file__).resolve().parents[1]
 
-    def rank(item):
+    def module(item):
         try:
-            rel = Path(str(item.fspath)).resolve().relative_to(root).as_posix()
+            return Path(str(item.fspath)).resolve().relative_to(root).as_posix()
         except ValueError:
-            return len(HEAVY_FIRST)
-        return HEAVY_FIRST.index(rel) if rel in HEAVY_FIRST else len(HEAVY_FIRST)
+            return None
 
-    order = {id(item): k for k, item in enumerate(items)}
-    items.sort(key=lambda item: (rank(item), order[id(item)]))
+    items[:] = _two_halves(items, module)
