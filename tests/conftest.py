@@ -84,9 +84,9 @@ def pytest_terminal_summary(terminalreporter):
 #: pytest-xdist workers on the 2-core CI machine (2026-12-01): the README and the docs pages
 #: as written, the demo, the examples, CLI runs in subprocesses, a dask cluster, the
 #: persistence fuzzer.  Only the order and rough size matter (see :func:`_two_halves`).
-HEAVY = {"tests/test_cli.py": 70, "tests/test_readme.py": 35, "tests/test_docs.py": 32,
+HEAVY = {"tests/test_cli.py": 64, "tests/test_readme.py": 35, "tests/test_docs.py": 32,
          "tests/test_examples.py": 24, "tests/test_outlier.py": 20, "tests/test_benchmarks.py": 20,
-         "tests/test_dask.py": 16, "tests/iqa/test_paired.py": 14, "tests/test_persistence_fuzz.py": 12,
+         "tests/test_dask.py": 18, "tests/iqa/test_paired.py": 14, "tests/test_persistence_fuzz.py": 12,
          "tests/test_pipelines.py": 9, "tests/iqa/test_database.py": 7, "tests/test_cure.py": 5}
 
 

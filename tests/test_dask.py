@@ -332,3 +332,66 @@ def test_extract_rejects_row_model_with_paths(tmp_path):
         extract(a, [tmp_path / "x.png"], tmp_path / "f.npy")
     with pytest.raises(ValueError, match=r"\.npy or \.zarr"):
         extract(a, rows, tmp_path / "f.csv")
+
+
+# --------------------------------------------------------------------------- #
+# one image reader: the same folder gives the same features on every path, the CLI's
+# --scheduler included (in test_dask.py for its cluster of worker processes)
+# --------------------------------------------------------------------------- #
+def _mixed_folder(root):
+    """PNG, JPEG and BMP files, RGB and greyscale, of several sizes, in subfolders; plus a non-image."""
+    from skgrad.datasets import load_digits_images
+
+    rng = np.random.RandomState(7)
+    imgs = np.repeat(load_digits_images(size=28).images[:18, ..., None], 3, axis=-1)
+    specs = []
+    for i, img in enumerate(imgs):
+        size = (28, 28) if i % 3 == 0 else ((40, 33) if i % 3 == 1 else (17, 21))
+        mode = "L" if i % 4 == 1 else "RGB"
+        fmt = ("png", "jpg", "bmp")[i % 3]
+        folder = root / ("a" if i < 6 else "b/c" if i < 12 else "d")
+        folder.mkdir(parents=True, exist_ok=True)
+        noisy = np.clip(img.astype(int) + rng.randint(-20, 21, img.shape), 0, 255).astype(np.uint8)
+        Image.fromarray(noisy).convert(mode).resize(size[::-1]).save(folder / f"{i:02d}.{fmt}")
+        specs.append((folder / f"{i:02d}.{fmt}", mode))
+    (root / "a" / "notes.txt").write_text("not an image")
+    return specs
+
+
+def test_same_folder_same_features_from_every_entry_point(client, tmp_path):
+    """`skgrad extract` (local, and --scheduler on this module's loopback cluster), extract() on
+    the folder, and list_images + read_images + transform: one reader, one listing, the same
+    features."""
+    from skgrad.cli import main
+    from skgrad.datasets import list_images, read_images
+    from skgrad.persistence import save
+
+    specs = _mixed_folder(tmp_path / "imgs")
+    paths = list_images(tmp_path / "imgs")
+    assert sorted(paths) == sorted(p for p, _ in specs) and len(paths) == 18  # recursive, images only
+    X = read_images(paths, 28)
+    assert X.shape == (18, 28, 28, 3)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        est = GradientFeatureTransformer(epochs=1, batch_size=4, random_state=0, device="cpu").fit(X)
+        expected = est.transform(X)
+        # extract() given the folder, in this process: bit for bit
+        np.testing.assert_array_equal(np.load(extract(est, tmp_path / "imgs", tmp_path / "api.npy")), expected)
+    finally:
+        torch.set_num_threads(previous)
+    model = save(est, tmp_path / "m.skgrad")
+    common = ["extract", "--model", str(model), "--images", str(tmp_path / "imgs"), "--batch-size", "4",
+              "--device", "cpu"]
+    # the command, one torch thread as above: bit for bit
+    assert main([*common, "--out", str(tmp_path / "local.npy"), "--threads", "1"]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "local.npy"), expected)
+    rel = [p.relative_to(tmp_path / "imgs").as_posix() for p in paths]
+    assert (tmp_path / "local.npy.paths.txt").read_text().splitlines() == rel
+    # on a loopback cluster of worker processes, which read the files themselves: their torch and
+    # BLAS set-up differs from this process's, so float32 tolerance per block (tests/numerics.py)
+    assert main([*common, "--out", str(tmp_path / "remote.npy"), "--scheduler", client.scheduler.address,
+                 "--chunk-size", "8"]) == 0
+    assert_allclose_blocks(np.load(tmp_path / "remote.npy"), expected, est.get_feature_names_out())
+    assert (tmp_path / "remote.npy.paths.txt").read_text().splitlines() == rel
+    assert not [p.name for p in tmp_path.iterdir() if "partial" in p.name]
