@@ -97,19 +97,19 @@ def _two_halves(items, module):
     and the rest to the other; a worker that runs out steals the second half of the
     other's queue.  So each half starts with its share of the :data:`HEAVY` modules,
     longest first (dealt, longest first, to the half with less so far), and ends with the
-    short tests, the only ones a steal moves: a heavy module is never split between the
+    short tests, which a steal takes first: a heavy module is not split between the
     workers, which would build its module-scoped fixtures (a dask cluster, fitted models)
     twice, and no long test starts when the other worker has nothing left to do.
     """
-    heavy, light = ([], []), []
-    share = [0, 0]
+    names = [module(item) for item in items]
+    heavy, share = ([], []), [0, 0]
     for name in sorted(HEAVY, key=HEAVY.get, reverse=True):
-        members = [item for item in items if module(item) == name]
+        members = [item for item, of in zip(items, names) if of == name]
         if members:
             k = share.index(min(share))
             share[k] += HEAVY[name]
             heavy[k].extend(members)
-    light = [item for item in items if module(item) not in HEAVY]
+    light = [item for item, of in zip(items, names) if of not in HEAVY]
     first = len(items) // 2 - len(heavy[0])
     if first < 0 or len(heavy[1]) > len(items) - len(items) // 2:   # e.g. -k selected heavy tests only
         return heavy[0] + heavy[1] + light
