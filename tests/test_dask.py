@@ -371,15 +371,13 @@ def test_same_folder_same_features_from_every_entry_point(client, tmp_path):
     assert sorted(paths) == sorted(p for p, _ in specs) and len(paths) == 18  # recursive, images only
     X = read_images(paths, 28)
     assert X.shape == (18, 28, 28, 3)
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+
+    def fit_transform_extract():
         est = GradientFeatureTransformer(epochs=1, batch_size=4, random_state=0, device="cpu").fit(X)
-        expected = est.transform(X)
-        # extract() given the folder, in this process: bit for bit
-        np.testing.assert_array_equal(np.load(extract(est, tmp_path / "imgs", tmp_path / "api.npy")), expected)
-    finally:
-        torch.set_num_threads(previous)
+        return est, est.transform(X), np.load(extract(est, tmp_path / "imgs", tmp_path / "api.npy"))
+
+    est, expected, from_folder = _one_torch_thread(fit_transform_extract)
+    np.testing.assert_array_equal(from_folder, expected)  # extract() given the folder, in this process
     model = save(est, tmp_path / "m.skgrad")
     common = ["extract", "--model", str(model), "--images", str(tmp_path / "imgs"), "--batch-size", "4",
               "--device", "cpu"]

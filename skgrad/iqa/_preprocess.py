@@ -141,17 +141,17 @@ def rgb2ycbcr(image):
             [235, 128, 128]]], dtype=uint8)
     """
     image = _check_rgb_uint8(image)
-    product = _ycbcr_product(image)
-    out = np.empty(image.shape, np.uint8)
-    for channel in range(3):
+    return _ycbcr_channels(image, (0, 1, 2), np.empty(image.shape, np.uint8))
+
+
+def _ycbcr_channels(image, channels, out):
+    """Writes the ``channels`` of :func:`rgb2ycbcr` of a checked image into ``out``
+    (``(H, W, 3)`` uint8) and returns it.  ``rgb / 255 @ M.T`` is one BLAS product,
+    like Octave's ``in * cmat'`` (the summation order decides a handful of exact ties)."""
+    product = (image.reshape(-1, 3) / 255.0) @ _YCBCR_MATRIX.T
+    for channel in channels:
         out[..., channel] = _ycbcr_channel(product, channel).reshape(image.shape[:2])
     return out
-
-
-def _ycbcr_product(image):
-    """``rgb / 255 @ M.T`` of a checked image, shape ``(H * W, 3)``: one BLAS product,
-    like Octave's ``in * cmat'`` (the summation order decides a handful of exact ties)."""
-    return (image.reshape(-1, 3) / 255.0) @ _YCBCR_MATRIX.T
 
 
 def _ycbcr_channel(product, channel):
@@ -196,12 +196,7 @@ def to_ygcr(image):
     array([[[122, 200,  57]]], dtype=uint8)
     """
     image = _check_rgb_uint8(image)
-    product = _ycbcr_product(image)
-    ygcr = np.empty(image.shape, np.uint8)
-    ygcr[..., 0] = _ycbcr_channel(product, 0).reshape(image.shape[:2])
-    ygcr[..., 1] = image[..., 1]
-    ygcr[..., 2] = _ycbcr_channel(product, 2).reshape(image.shape[:2])
-    return ygcr
+    return _ycbcr_channels(image, (0, 2), np.array(image, order="C"))     # G kept as it is
 
 
 def extract_patches(image, patch_size=8):

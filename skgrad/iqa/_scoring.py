@@ -183,10 +183,15 @@ def _gradient_side(patches, activations, model, gradient=None):
     return gradient, unit_weights(gradient, n_luma=model.patch_size ** 2)
 
 
-def _activations(patches, model, workspace):
+def _activation_buffer(patches, model, workspace):
+    """The ``(n_patches, n_hidden)`` working array of ``workspace`` that holds an image's
+    activations (its UNIQUE features, thresholded there in place)."""
     shape = (patches.shape[0], model.W1_.shape[0])
-    return model._activations(patches, out=workspace.get(
-        "unique", shape[0] * shape[1], np.float64).reshape(shape))
+    return workspace.get("unique", shape[0] * shape[1], np.float64).reshape(shape)
+
+
+def _activations(patches, model, workspace):
+    return model._activations(patches, out=_activation_buffer(patches, model, workspace))
 
 
 def _ranks(patches, gradient, model, scores, workspace, activations=None):
@@ -259,10 +264,9 @@ class _SharedProducts:
 
     def compute(self, patches, model, workspace):
         """The caller's part: ``(activations, G)`` of the reference's ``patches``."""
-        (n, n_features), n_hidden = patches.shape, model.W1_.shape[0]
-        activations = workspace.get("unique", n * n_hidden, np.float64).reshape(n, n_hidden)
-        residual = workspace.get("residual", n * n_features, np.float64).reshape(n, n_features)
-        gradient = np.empty((n_features, n_hidden))
+        activations = _activation_buffer(patches, model, workspace)
+        residual = workspace.get("residual", patches.size, np.float64).reshape(patches.shape)
+        gradient = np.empty((patches.shape[1], activations.shape[1]))
         self.inputs.set_result((patches, activations, residual, gradient))
         self.part(self.CALLER, model)
         return activations, gradient
