@@ -53,6 +53,38 @@ def test_loss_matches_definition():
     assert model._loss_grad(model._params_vector(), x)[0] == pytest.approx(loss, rel=1e-12)
 
 
+def test_loss_and_gradient_in_a_reused_workspace_are_the_plain_expressions_bits():
+    """``fit`` hands one Workspace to every L-BFGS call, which computes in place in its
+    vectors: the loss and gradient must be those of the plain UFLDL expressions, bit for
+    bit, whatever an earlier call (of another size) left in the vectors."""
+    from skgrad.metrics._ranks import Workspace
+
+    rng = np.random.default_rng(2)
+    h, rho, beta, lam = 7, 0.05, 3.0, 1e-3
+    model = SparsePatchAutoencoder(n_hidden=h, sparsity_target=rho, sparsity_weight=beta,
+                                   weight_decay=lam)
+    theta = rng.normal(scale=0.1, size=2 * h * 192 + h + 192)
+    x = rng.normal(size=(33, 192))
+    workspace = Workspace()
+    model._loss_grad(theta, rng.normal(size=(50, 192)), workspace)   # longer: leaves garbage
+    loss, grad = model._loss_grad(theta, x, workspace)
+    # the plain expressions, fresh arrays
+    w1, w2 = theta[:h * 192].reshape(h, 192, order="F"), theta[h * 192:2 * h * 192].reshape(192, h, order="F")
+    b1, b2 = theta[2 * h * 192:2 * h * 192 + h], theta[2 * h * 192 + h:]
+    act = expit(x @ w1.T + b1)
+    residual = act @ w2.T + b2 - x
+    rho_hat = act.mean(axis=0)
+    expected_loss = (0.5 * np.sum(residual ** 2) / len(x) + 0.5 * lam * (np.sum(w1 ** 2) + np.sum(w2 ** 2))
+                     + beta * np.sum(rho * np.log(rho / rho_hat) + (1 - rho) * np.log((1 - rho) / (1 - rho_hat))))
+    delta3 = residual / len(x)
+    delta2 = (delta3 @ w2 + beta * (-rho / rho_hat + (1 - rho) / (1 - rho_hat)) / len(x)) * act * (1 - act)
+    expected_grad = np.concatenate([(delta2.T @ x + lam * w1).ravel(order="F"),
+                                    (delta3.T @ act + lam * w2).ravel(order="F"),
+                                    delta2.sum(axis=0), delta3.sum(axis=0)])
+    assert loss == expected_loss
+    np.testing.assert_array_equal(grad, expected_grad)
+
+
 def test_fit_reduces_loss_and_is_reproducible():
     images = _images()
     kwargs = dict(n_hidden=6, n_patches=200, max_iter=15, random_state=0)
