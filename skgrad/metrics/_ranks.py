@@ -72,7 +72,9 @@ def _uint64_range(n):
 class Workspace:
     """Working vectors kept for the next call: grown when a longer input comes,
     never shrunk (55 MB for a 512x384 image with 400 hidden units; a thread that
-    scores pairs keeps two, one lent to its worker thread)."""
+    scores pairs keeps two, one lent to its worker thread).  The objective of
+    :meth:`skgrad.iqa.SparsePatchAutoencoder.fit` keeps its arrays in one too,
+    for the iterations of one fit."""
 
     def __init__(self):
         self._buffers = {}
