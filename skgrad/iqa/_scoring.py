@@ -115,10 +115,10 @@ def _logit_features(patches, gradient, weights, workspace=None):
     size = shape[0] * shape[1]
     if workspace is None:
         workspace = Workspace()                                # fresh arrays
-    y = np.matmul(patches, gradient, out=workspace.get("y", size, np.float64).reshape(shape))
-    features = workspace.get("gradient", 2 * size, np.float64).reshape((2,) + shape)
+    y = np.matmul(patches, gradient, out=workspace.get("y", shape, np.float64))
+    features = workspace.get("gradient", (2,) + shape, np.float64)
     modulus, argument = features[0], features[1]
-    mask = workspace.get("logit mask", size, np.bool_).reshape(shape)
+    mask = workspace.get("logit mask", shape, np.bool_)
     with np.errstate(divide="ignore", invalid="ignore"):
         np.subtract(1.0, y, out=modulus)
         np.divide(y, modulus, out=y)                           # y is now the ratio
@@ -186,8 +186,7 @@ def _gradient_side(patches, activations, model, gradient=None):
 def _activation_buffer(patches, model, workspace):
     """The ``(n_patches, n_hidden)`` working array of ``workspace`` that holds an image's
     activations (its UNIQUE features, thresholded there in place)."""
-    shape = (patches.shape[0], model.W1_.shape[0])
-    return workspace.get("unique", shape[0] * shape[1], np.float64).reshape(shape)
+    return workspace.get("unique", (patches.shape[0], model.W1_.shape[0]), np.float64)
 
 
 def _activations(patches, model, workspace):
@@ -265,7 +264,7 @@ class _SharedProducts:
     def compute(self, patches, model, workspace):
         """The caller's part: ``(activations, G)`` of the reference's ``patches``."""
         activations = _activation_buffer(patches, model, workspace)
-        residual = workspace.get("residual", patches.size, np.float64).reshape(patches.shape)
+        residual = workspace.get("residual", patches.shape, np.float64)
         gradient = np.empty((patches.shape[1], activations.shape[1]))
         self.inputs.set_result((patches, activations, residual, gradient))
         self.part(self.CALLER, model)

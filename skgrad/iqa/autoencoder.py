@@ -380,17 +380,14 @@ class SparsePatchAutoencoder(BaseEstimator):
         beta = self.sparsity_weight
         lam = self.weight_decay
 
-        def buffer(name, columns):
-            return workspace.get(name, n * columns, np.float64).reshape(n, columns)
-
-        act = np.matmul(patches, w1.T, out=buffer("act", h))            # sigmoid(W1 x + b1)
+        act = np.matmul(patches, w1.T, out=workspace.get("act", (n, h), np.float64))  # sigmoid(W1 x + b1)
         act += b1
         expit(act, out=act)
-        residual = np.matmul(act, w2.T, out=buffer("residual", v))      # W2 a + b2 - x
+        residual = np.matmul(act, w2.T, out=workspace.get("residual", (n, v), np.float64))  # W2 a + b2 - x
         residual += b2
         residual -= patches
         rho_hat = act.mean(axis=0)
-        loss = (0.5 * np.sum(np.square(residual, out=buffer("squares", v))) / n
+        loss = (0.5 * np.sum(np.square(residual, out=workspace.get("squares", (n, v), np.float64))) / n
                 + 0.5 * lam * (np.sum(w1 ** 2) + np.sum(w2 ** 2))
                 + beta * np.sum(rho * np.log(rho / rho_hat)
                                 + (1 - rho) * np.log((1 - rho) / (1 - rho_hat))))
@@ -399,7 +396,7 @@ class SparsePatchAutoencoder(BaseEstimator):
         grad_w2 = delta3.T @ act + lam * w2
         grad_b2 = delta3.sum(axis=0)
         sparsity = beta * (-rho / rho_hat + (1 - rho) / (1 - rho_hat)) / n
-        delta2 = np.matmul(delta3, w2, out=buffer("delta2", h))          # (delta3 W2 + s) a (1 - a)
+        delta2 = np.matmul(delta3, w2, out=workspace.get("delta2", (n, h), np.float64))  # (delta3 W2 + s) a (1 - a)
         delta2 += sparsity
         delta2 *= act
         delta2 *= np.subtract(1, act, out=act)                          # a is not needed any more

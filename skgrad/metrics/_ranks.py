@@ -44,6 +44,7 @@ UNIQUE features    307,200   17 ms              29 ms                     1.78x
 """
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
+import math
 import threading
 import time
 
@@ -79,12 +80,14 @@ class Workspace:
     def __init__(self):
         self._buffers = {}
 
-    def get(self, name, n, dtype):
-        """A vector of ``n`` items of ``dtype`` (its contents are garbage)."""
+    def get(self, name, shape, dtype):
+        """An array of ``dtype`` (its contents are garbage): a vector of ``shape``
+        items, or, for a tuple ``shape``, the start of the vector in that shape."""
+        n = math.prod(shape) if isinstance(shape, tuple) else shape
         buffer = self._buffers.get(name)
         if buffer is None or buffer.size < n or buffer.dtype != dtype:
             buffer = self._buffers[name] = np.empty(n, dtype=dtype)
-        return buffer[:n]
+        return buffer[:n].reshape(shape) if isinstance(shape, tuple) else buffer[:n]
 
 
 def _order_keys(values, out):
